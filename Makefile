@@ -1,0 +1,39 @@
+# Vigil: `make up` runs the stack, `make test` proves it. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+BASE_URL ?= http://127.0.0.1:$(PORT)
+DURATION ?= 60
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test load bench lock
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
+
+venv: $(VENV)/.installed ## create .venv with the backend and test dependencies (idempotent)
+$(VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt backend/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r backend/requirements-dev.txt -c backend/constraints.txt
+	touch $@
+
+run: venv ## run the backend alone on 127.0.0.1:$(PORT) (SQLite unless DATABASE_URL is set)
+	cd backend && ../$(BIN)/uvicorn app.asgi:app --host 127.0.0.1 --port $(PORT)
+
+test: venv ## run every test against real processes
+	$(BIN)/python -m pytest tests
+
+load: venv ## send mixed traffic to BASE_URL for DURATION seconds
+	cd backend && ../$(BIN)/python -m loadgen --base-url $(BASE_URL) --duration $(DURATION)
+
+bench: venv ## benchmark the instrumentation's overhead (prints a table)
+	$(BIN)/python bench/instrumentation.py
+
+lock: ## re-pin backend/constraints.txt from requirements*.txt in a scratch venv
+	rm -rf /tmp/vigil-lock && $(PYTHON) -m venv /tmp/vigil-lock
+	/tmp/vigil-lock/bin/pip install -q -r backend/requirements-dev.txt
+	{ echo "# Exact versions the tests, CI and the image install (pip install -c constraints.txt)."; \
+	  echo "# Regenerate with \`make lock\` after changing requirements*.txt."; \
+	  /tmp/vigil-lock/bin/pip freeze --exclude-editable; } > backend/constraints.txt

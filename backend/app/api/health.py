@@ -1,0 +1,35 @@
+"""Liveness and readiness probes."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ..db.session import ping
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger("health")
+
+
+@router.get("/health")
+def health():
+    """Liveness: the process answers. Touches nothing else."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(request: Request):
+    """Readiness: the database answers (and Redis, when configured)."""
+    svc = request.app.state.services
+    try:
+        ping(svc.engine)
+    except Exception as exc:
+        log.warning("not ready: database", extra={"error": type(exc).__name__})
+        return JSONResponse({"status": "unavailable", "reason": f"database: {type(exc).__name__}"}, 503)
+    if hasattr(svc.store, "ping"):
+        try:
+            svc.store.ping()
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "reason": f"redis: {type(exc).__name__}"}, 503)
+    return {"status": "ready"}

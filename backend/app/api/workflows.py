@@ -1,0 +1,92 @@
+"""POST /api/workflows runs a workflow in the background; GET shows its progress."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..db.models import Workflow
+from ..domain.catalog import AGENTS, DEFAULT_PIPELINE, MODELS
+from ..domain.workflows import Overloaded
+from ..security.limits import require_api_key
+from .deps import services, tenant
+
+router = APIRouter(prefix="/api/workflows", tags=["workflows"])
+
+AgentName = Literal[tuple(AGENTS)]  # type: ignore[valid-type]
+
+
+class StepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent: AgentName
+    model: str | None = Field(None, description="one of GET /api/models; the router picks when omitted")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v):
+        if v is not None and v not in MODELS:
+            raise ValueError(f"unknown model {v!r}; known: {', '.join(sorted(MODELS))}")
+        return v
+
+
+class WorkflowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    input: str = Field("", max_length=8000)
+    steps: list[StepIn] | None = Field(None, min_length=1, max_length=10)
+
+
+class StepOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    step_index: int
+    agent: str
+    provider: str
+    model: str
+    status: str
+    latency_ms: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    error_type: str | None
+    output: str | None
+
+
+class WorkflowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    tenant: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    error_type: str | None
+    steps: list[StepOut] = []
+
+
+@router.post("", status_code=202, response_model=WorkflowOut, dependencies=[Depends(require_api_key)])
+def create_workflow(body: WorkflowIn, response: Response, svc=Depends(services), tenant_=Depends(tenant)):
+    steps = [(s.agent, s.model) for s in body.steps] if body.steps else [(a, None) for a in DEFAULT_PIPELINE]
+    try:
+        wf = svc.runner.create(body.name, tenant_, body.input, steps)
+    except Overloaded:
+        raise HTTPException(503, "too many workflows queued; retry later", headers={"Retry-After": "5"})
+    response.headers["Location"] = f"/api/workflows/{wf.id}"
+    return WorkflowOut(id=wf.id, name=wf.name, tenant=wf.tenant, status=wf.status, created_at=wf.created_at,
+                       started_at=None, finished_at=None, duration_ms=None, input_tokens=0,
+                       output_tokens=0, cost_usd=0.0, error_type=None)
+
+
+@router.get("/{workflow_id}", response_model=WorkflowOut)
+def get_workflow(workflow_id: str = Path(max_length=36), svc=Depends(services)):
+    with svc.sessions() as s:
+        wf = s.get(Workflow, workflow_id)
+        if wf is None:
+            raise HTTPException(404, "workflow not found")
+        return WorkflowOut.model_validate(wf)

@@ -1,0 +1,192 @@
+"""Runs a workflow: for each step, route -> cache -> breaker -> provider, all recorded.
+
+Runs in a worker thread (see WorkflowRunner); every step leaves rows in the
+database and samples in the business metrics.
+"""
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from opentelemetry import trace
+
+from observability import metrics
+
+from ..db.models import AgentRun, LLMCall, RouterDecision, Workflow, utcnow
+from .breaker import CircuitBreaker, CircuitOpen
+from .catalog import MODELS, PROVIDERS
+from .providers import ProviderError, complete
+from .router import route
+
+log = logging.getLogger("workflows")
+tracer = trace.get_tracer("app.workflows")
+
+
+class Overloaded(Exception):
+    """More workflows queued than the runner accepts."""
+
+
+class WorkflowRunner:
+    def __init__(self, sessions, store, settings, max_workers: int = 8, max_pending: int = 200):
+        self.sessions = sessions
+        self.store = store
+        self.settings = settings
+        self.breakers = {p: CircuitBreaker(p, settings.breaker_failure_threshold,
+                                           settings.breaker_reset_seconds) for p in PROVIDERS}
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="workflow")
+        self._pending = threading.BoundedSemaphore(max_pending)
+
+    # -- API side ----------------------------------------------------------
+    def create(self, name: str, tenant: str, text: str, steps: list[tuple[str, str | None]]) -> Workflow:
+        wf = Workflow(id=str(uuid.uuid4()), name=name, tenant=tenant, status="pending", input=text)
+        if not self._pending.acquire(blocking=False):
+            raise Overloaded()
+        try:
+            with self.sessions.begin() as s:
+                s.add(wf)
+            # The copied context carries the request id (logs) and the current span (traces).
+            self._pool.submit(contextvars.copy_context().run, self._run_guarded, wf.id, steps)
+        except BaseException:
+            self._pending.release()
+            raise
+        return wf
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    # -- worker side -------------------------------------------------------
+    def _run_guarded(self, workflow_id: str, steps) -> None:
+        try:
+            self.run(workflow_id, steps)
+        except Exception:
+            log.exception("workflow runner crashed", extra={"workflow_id": workflow_id})
+            with self.sessions.begin() as s:
+                wf = s.get(Workflow, workflow_id)
+                if wf is not None and wf.status in ("pending", "running"):
+                    wf.status, wf.error_type, wf.finished_at = "failed", "internal_error", utcnow()
+        finally:
+            self._pending.release()
+
+    def run(self, workflow_id: str, steps) -> None:
+        start = time.perf_counter()
+        metrics.WORKFLOWS_ACTIVE.inc()
+        try:
+            with tracer.start_as_current_span("workflow.run", attributes={"workflow.id": workflow_id}):
+                with self.sessions.begin() as s:
+                    wf = s.get(Workflow, workflow_id)
+                    wf.status, wf.started_at = "running", utcnow()
+                    tenant, text = wf.tenant, wf.input
+                history: list[str] = []
+                totals = {"in": 0, "out": 0, "cost": 0.0}
+                error_type = None
+                for index, (agent, model) in enumerate(steps):
+                    ok, output, err = self._step(workflow_id, tenant, index, agent, model, text, history, totals)
+                    if not ok:
+                        error_type = err
+                        break
+                    history.append(output)
+                status = "failed" if error_type else "completed"
+                elapsed = time.perf_counter() - start
+                with self.sessions.begin() as s:
+                    wf = s.get(Workflow, workflow_id)
+                    wf.status, wf.error_type, wf.finished_at = status, error_type, utcnow()
+                    wf.duration_ms = round(elapsed * 1000, 3)
+                    wf.input_tokens, wf.output_tokens, wf.cost_usd = totals["in"], totals["out"], totals["cost"]
+        finally:
+            metrics.WORKFLOWS_ACTIVE.dec()
+        metrics.WORKFLOW_RUNS.labels(tenant=tenant, status=status).inc()
+        metrics.WORKFLOW_DURATION.labels(status=status).observe(elapsed)
+        log.info("workflow %s", status, extra={"workflow_id": workflow_id, "status": status,
+                                               "error_type": error_type, "duration_ms": round(elapsed * 1000, 1)})
+
+    def _step(self, workflow_id, tenant, index, agent, model, text, history, totals):
+        step_start = time.perf_counter()
+        prompt = f"{agent}: {text}"
+        t0 = time.perf_counter()
+        decision = route(agent, prompt, history, model)
+        route_s = time.perf_counter() - t0
+        metrics.ROUTER_DURATION.observe(route_s)
+        metrics.ROUTER_DECISIONS.labels(decision.intent, decision.model, decision.risk_level).inc()
+        metrics.ROUTER_CONTEXT_TOKENS.labels("before").inc(decision.context_tokens_before)
+        metrics.ROUTER_CONTEXT_TOKENS.labels("after").inc(decision.context_tokens_after)
+        model = MODELS[decision.model]
+        call = self._call(agent, model, prompt, decision.context_tokens_after, tenant)
+        status = "completed" if call["status"] == "success" else "failed"
+        step_s = time.perf_counter() - step_start
+        with self.sessions.begin() as s:
+            s.add(RouterDecision(workflow_id=workflow_id, tenant=tenant, agent=agent, intent=decision.intent,
+                                 model=model.name, risk_level=decision.risk_level,
+                                 context_tokens_before=decision.context_tokens_before,
+                                 context_tokens_after=decision.context_tokens_after,
+                                 latency_ms=round(route_s * 1000, 3)))
+            run = AgentRun(workflow_id=workflow_id, step_index=index, agent=agent, provider=model.provider,
+                           model=model.name, tenant=tenant, status=status, finished_at=utcnow(),
+                           latency_ms=round(step_s * 1000, 3), input_tokens=call["input_tokens"],
+                           output_tokens=call["output_tokens"], cost_usd=call["cost_usd"],
+                           error_type=call["error_type"], output=call["text"])
+            s.add(run)
+            s.flush()
+            s.add(LLMCall(workflow_id=workflow_id, agent_run_id=run.id, tenant=tenant, agent=agent,
+                          provider=model.provider, model=model.name, status=call["status"],
+                          cache_hit=call["cache_hit"], latency_ms=round(call["latency_s"] * 1000, 3),
+                          input_tokens=call["input_tokens"], output_tokens=call["output_tokens"],
+                          cost_usd=call["cost_usd"], error_type=call["error_type"]))
+        metrics.AGENT_EXECUTIONS.labels(agent=agent, tenant=tenant, status=status).inc()
+        metrics.AGENT_DURATION.labels(agent=agent).observe(step_s)
+        totals["in"] += call["input_tokens"]
+        totals["out"] += call["output_tokens"]
+        totals["cost"] += call["cost_usd"]
+        return status == "completed", call["text"], call["error_type"]
+
+    def _call(self, agent, model, prompt, input_tokens, tenant) -> dict:
+        """One LLM call through cache and breaker; returns what was recorded."""
+        provider = model.provider
+        result = {"status": "success", "cache_hit": False, "latency_s": 0.0, "input_tokens": 0,
+                  "output_tokens": 0, "cost_usd": 0.0, "error_type": None, "text": None}
+        key = "llmcache:" + hashlib.sha256(f"{model.name}\n{prompt}".encode()).hexdigest()
+        with tracer.start_as_current_span("llm.call", kind=trace.SpanKind.CLIENT) as span:
+            span.set_attribute("gen_ai.system", provider)
+            span.set_attribute("gen_ai.request.model", model.name)
+            t0 = time.perf_counter()
+            cached = self.store.get(key)
+            if cached is not None:
+                metrics.LLM_CACHE_LOOKUPS.labels(provider, "hit").inc()
+                result.update(cache_hit=True, text=json.loads(cached)["text"])
+            else:
+                metrics.LLM_CACHE_LOOKUPS.labels(provider, "miss").inc()
+                try:
+                    self.breakers[provider].before_call()
+                    done = complete(model.name, agent, prompt, input_tokens,
+                                    self.settings.llm_failure_rate, self.settings.llm_latency_scale)
+                except CircuitOpen:
+                    result.update(status="error", error_type="circuit_open")
+                except ProviderError as exc:
+                    self.breakers[provider].record_failure()
+                    result.update(status="error", error_type=exc.error_type)
+                else:
+                    self.breakers[provider].record_success()
+                    result.update(text=done.text, input_tokens=done.input_tokens,
+                                  output_tokens=done.output_tokens, cost_usd=done.cost_usd)
+                    self.store.set(key, json.dumps({"text": done.text}), self.settings.llm_cache_ttl_seconds)
+            result["latency_s"] = time.perf_counter() - t0
+            span.set_attribute("gen_ai.usage.input_tokens", result["input_tokens"])
+            span.set_attribute("gen_ai.usage.output_tokens", result["output_tokens"])
+            span.set_attribute("llm.cost_usd", result["cost_usd"])
+            span.set_attribute("llm.cache_hit", result["cache_hit"])
+            if result["error_type"]:
+                span.set_status(trace.StatusCode.ERROR, result["error_type"])
+        metrics.LLM_REQUESTS.labels(provider, model.name, agent, tenant, result["status"]).inc()
+        metrics.LLM_DURATION.labels(provider, model.name).observe(result["latency_s"])
+        if result["error_type"]:
+            metrics.LLM_ERRORS.labels(provider, model.name, result["error_type"]).inc()
+        else:
+            metrics.LLM_TOKENS.labels(provider, model.name, "input").inc(result["input_tokens"])
+            metrics.LLM_TOKENS.labels(provider, model.name, "output").inc(result["output_tokens"])
+            metrics.LLM_COST.labels(provider, model.name, agent, tenant).inc(result["cost_usd"])
+        return result

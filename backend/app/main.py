@@ -1,0 +1,82 @@
+"""The FastAPI application: wiring of settings, database, store, security and routes."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from observability import instrument
+from observability.db import instrument_engine
+
+from . import __version__
+from .api import admin, health, stats, workflows
+from .api.deps import injected_http_fault
+from .db.session import init_schema, make_engine, make_sessionmaker
+from .domain.workflows import WorkflowRunner
+from .security.guard import GuardMiddleware, SecurityGuard
+from .security.limits import rate_limit
+from .settings import Settings, get_settings
+from .store import make_store
+
+log = logging.getLogger("app")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: object
+    sessions: object
+    store: object
+    guard: SecurityGuard
+    runner: WorkflowRunner
+
+
+def build_services(settings: Settings) -> Services:
+    engine = make_engine(settings.database_url)
+    instrument_engine(engine)
+    sessions = make_sessionmaker(engine)
+    store = make_store(settings.redis_url)
+    guard = SecurityGuard(store, settings.block_after_events, settings.block_window_seconds,
+                          settings.block_seconds)
+    runner = WorkflowRunner(sessions, store, settings)
+    return Services(settings, engine, sessions, store, guard, runner)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    svc = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            init_schema(svc.engine)
+        except Exception as exc:  # the app still starts: /health answers, /ready says why
+            log.error("schema creation failed; is the database up?", extra={"error": repr(exc)})
+        log.info("backend started", extra={"version": __version__, "redis": bool(settings.redis_url),
+                                           "database": svc.engine.url.get_backend_name()})
+        yield
+        svc.runner.shutdown()
+        svc.engine.dispose()
+
+    app = FastAPI(title="Vigil reference backend", version=__version__, lifespan=lifespan)
+    app.state.services = svc
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        # Same shape as FastAPI's default, minus the echo of the submitted input.
+        errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    api_deps = [Depends(rate_limit), Depends(injected_http_fault)]
+    app.include_router(health.router)
+    app.include_router(workflows.router, dependencies=api_deps)
+    app.include_router(stats.router, dependencies=api_deps)
+    app.include_router(admin.router, dependencies=[Depends(rate_limit)])
+    app.add_middleware(GuardMiddleware, guard=svc.guard, max_body_bytes=settings.max_body_bytes)
+    # Last, so it is the outermost middleware and sees every response, 403/413 included.
+    instrument(app, service=settings.service_name, version=__version__)
+    return app

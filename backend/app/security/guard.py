@@ -1,0 +1,120 @@
+"""Request guard (pure ASGI): body size limit, probe detection, client blocking.
+
+A probe (path traversal, SQL-injection patterns in the path or query) is a
+security event. A client that causes ``block_after_events`` events within
+``block_window_seconds`` is refused with 403 for ``block_seconds``.
+Other parts (rate limiter, API keys) report their events through ``record_event``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from urllib.parse import unquote
+
+from observability import metrics
+
+from .clients import client_key
+
+log = logging.getLogger("security")
+
+PROBES = (
+    ("path_traversal", re.compile(r"(\.\./|\.\.\\|/etc/passwd|\bwin\.ini\b)", re.I)),
+    ("sql_injection", re.compile(r"('\s*(or|and)\s+'?\d|\bunion\s+(all\s+)?select\b|;\s*drop\s+table|--\s*$|\bsleep\s*\(\d)", re.I)),
+)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class SecurityGuard:
+    def __init__(self, store, block_after_events: int, window_seconds: int, block_seconds: int):
+        self.store = store
+        self.block_after = block_after_events
+        self.window = window_seconds
+        self.block_seconds = block_seconds
+
+    def record_event(self, client: str, event_type: str) -> None:
+        metrics.SECURITY_EVENTS.labels(event_type).inc()
+        log.warning("security event", extra={"event_type": event_type})
+        count = self.store.incr(f"secev:{client}", self.window)
+        if count == self.block_after:  # exactly once per window, so a block is counted once
+            self.store.set(f"block:{client}", "1", self.block_seconds)
+            metrics.SECURITY_BLOCKS.inc()
+            log.warning("client blocked", extra={"block_seconds": self.block_seconds})
+
+    def blocked_for(self, client: str) -> int:
+        return self.store.ttl(f"block:{client}")
+
+    def unblock(self, client: str) -> None:
+        self.store.delete(f"block:{client}")
+        self.store.delete(f"secev:{client}")
+
+
+def probe_type(path: str, query: str) -> str | None:
+    target = unquote(unquote(path)) + "?" + unquote(unquote(query.replace("+", " ")))
+    for kind, pattern in PROBES:
+        if pattern.search(target):
+            return kind
+    return None
+
+
+async def _json(send, status: int, body: dict, headers=()) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class GuardMiddleware:
+    def __init__(self, app, guard: SecurityGuard, max_body_bytes: int, exempt=("/health", "/ready", "/metrics")):
+        self.app = app
+        self.guard = guard
+        self.max_body = max_body_bytes
+        self.exempt = frozenset(exempt)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        client = client_key(scope)
+        left = self.guard.blocked_for(client)
+        if left:
+            metrics.SECURITY_BLOCKED_REQUESTS.inc()
+            await _json(send, 403, {"detail": "client blocked after repeated security events",
+                                    "retry_after_seconds": left},
+                        [(b"retry-after", str(left).encode())])
+            return
+        kind = probe_type(scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+                          scope.get("query_string", b"").decode("latin-1"))
+        if kind:
+            self.guard.record_event(client, kind)
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                await _json(send, 413, {"detail": f"request body larger than {self.max_body} bytes"})
+                return
+
+        received = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _json(send, 413, {"detail": f"request body larger than {self.max_body} bytes"})

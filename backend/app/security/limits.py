@@ -1,0 +1,51 @@
+"""Per-client rate limit (fixed one-minute window) and API-key check, as FastAPI dependencies.
+
+Being dependencies, they run after routing, so a 429/401 is recorded under the
+route template. With REDIS_URL set the counters are shared by all workers.
+"""
+from __future__ import annotations
+
+import hmac
+import time
+
+from fastapi import HTTPException, Request
+
+from observability import metrics
+
+from .clients import client_key
+
+
+def rate_limit(request: Request) -> None:
+    services = request.app.state.services
+    limit = services.settings.rate_limit_per_minute
+    if limit <= 0:
+        return
+    client = client_key(request.scope)
+    window = int(time.time() // 60)
+    count = services.store.incr(f"rl:{client}:{window}", 61)
+    if count > limit:
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.RATE_LIMIT_REJECTIONS.labels(route).inc()
+        services.guard.record_event(client, "rate_limit_abuse")
+        retry = 60 - int(time.time()) % 60
+        raise HTTPException(429, f"rate limit of {limit} requests per minute exceeded",
+                            headers={"Retry-After": str(retry)})
+
+
+def require_api_key(request: Request) -> None:
+    """Write endpoints need a key from API_KEYS; with API_KEYS unset they are open (dev)."""
+    services = request.app.state.services
+    keys = services.settings.api_key_set
+    if not keys:
+        return
+    sent = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if sent is None and auth.lower().startswith("bearer "):
+        sent = auth[7:].strip()
+    if not sent:
+        metrics.AUTH_FAILURES.labels("missing").inc()
+        raise HTTPException(401, "API key required (X-API-Key header)", headers={"WWW-Authenticate": "ApiKey"})
+    if not any(hmac.compare_digest(sent.encode(), k.encode()) for k in keys):
+        metrics.AUTH_FAILURES.labels("invalid").inc()
+        services.guard.record_event(client_key(request.scope), "auth_abuse")
+        raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "ApiKey"})

@@ -1,0 +1,105 @@
+"""Pure ASGI middleware: HTTP metrics, request ids, access log, server spans.
+
+Pure ASGI (not Starlette's BaseHTTPMiddleware) so streaming responses, background
+tasks and contextvars behave, and the per-request cost stays a few microseconds.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from . import metrics
+from .context import request_id
+
+UNMATCHED_ROUTE = "unmatched"  # shared http_route of every request no route matched
+# OpenTelemetry folds unknown methods into _OTHER so a client cannot mint series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+access_logger = logging.getLogger("access")
+
+
+def route_template(scope) -> str:
+    """The matched route's template (``/api/workflows/{workflow_id}``), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not path:
+        return UNMATCHED_ROUTE
+    return scope.get("root_path", "") + path if scope.get("root_path") else path
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app, access_log: bool = True, tracer=None, skip_paths=("/metrics",)):
+        self.app = app
+        self.access_log = access_log
+        self.tracer = tracer
+        self.skip_paths = frozenset(skip_paths)
+        self._children = {}  # (method, route, status) -> histogram child, to skip labels() lookups
+        self._active = {}
+
+    def _histogram(self, method, route, status):
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = metrics.HTTP_REQUEST_DURATION.labels(method, route, status)
+            self._children[key] = child
+        return child
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in self.skip_paths:
+            await self.app(scope, receive, send)
+            return
+
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
+        rid = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                rid = candidate if _VALID_REQUEST_ID.match(candidate) else None
+                break
+        rid = rid or uuid.uuid4().hex
+        token = request_id.set(rid)
+        rid_header = (b"x-request-id", rid.encode())
+        status = 500
+        span = self.tracer.start(scope, method) if self.tracer else None
+
+        async def send_wrapper(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [rid_header]
+            await send(message)
+
+        active = self._active.get(method)
+        if active is None:
+            active = self._active[method] = metrics.HTTP_ACTIVE_REQUESTS.labels(method)
+        active.inc()
+        start = time.perf_counter()
+        error = None
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # counted, then re-raised for the server's 500 handler
+            error = exc
+            metrics.UNHANDLED_EXCEPTIONS.labels(type(exc).__name__).inc()
+            raise
+        finally:
+            duration = time.perf_counter() - start
+            active.dec()
+            route = route_template(scope)
+            exemplar = None
+            if span is not None:
+                exemplar = self.tracer.finish(span, route, status, error)
+            child = self._histogram(method, route, str(status))
+            if exemplar:
+                child.observe(duration, exemplar)
+            else:
+                child.observe(duration)
+            if self.access_log:
+                access_logger.info(
+                    "%s %s %d", method, route, status,
+                    extra={"method": method, "route": route, "path": scope["path"],
+                           "status": status, "duration_ms": round(duration * 1000, 3)})
+            request_id.reset(token)

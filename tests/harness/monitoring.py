@@ -1,0 +1,131 @@
+"""Prometheus, Alertmanager and the exporters, started from Debian's binaries.
+
+The shipped configs address Compose services (``backend:8000``); tests load
+them unchanged except for those addresses, rewritten to the loopback ports the
+test chose (``rewrite_targets``).
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+from .procs import Proc, free_port, http_get, wait_until
+from .services import REPO
+
+PROMETHEUS_DIR = REPO / "prometheus"
+ALERTMANAGER_DIR = REPO / "alertmanager"
+
+
+def binary(*names: str) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RuntimeError(f"none of {names} found: .ci/run installs them from Debian's packages")
+
+
+def rewrite_targets(text: str, mapping: dict[str, str]) -> str:
+    """Replace each ``host:port`` key of ``mapping`` (whole words only) with its value."""
+    for old, new in mapping.items():
+        text = re.sub(rf"(?<![\w.-]){re.escape(old)}(?![\w.-])", new, text)
+    return text
+
+
+def promql(base_url: str, expr: str, time: float | None = None) -> list:
+    """Instant query; returns the result vector (raises on an API error)."""
+    params = {"query": expr}
+    if time is not None:
+        params["time"] = str(time)
+    code, body = http_get(f"{base_url}/api/v1/query?" + urllib.parse.urlencode(params), timeout=10)
+    data = json.loads(body)
+    if code != 200 or data.get("status") != "success":
+        raise RuntimeError(f"query {expr!r} failed: {code} {body[:300]!r}")
+    return data["data"]["result"]
+
+
+def start_prometheus(config_text: str, rule_files: dict[str, str] | None = None,
+                     extra_args: list[str] | None = None) -> Proc:
+    """Prometheus on a free port with ``config_text`` as prometheus.yml.
+
+    ``rule_files`` maps a relative path (as the config's rule_files name it) to
+    the file's text; it is written next to the config. ``proc.base_url`` is set.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-prom-"))
+    (workdir / "prometheus.yml").write_text(config_text)
+    for rel, text in (rule_files or {}).items():
+        path = workdir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    port = free_port()
+    argv = [binary("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+            "--enable-feature=exemplar-storage", *(extra_args or [])]
+    proc = Proc("prometheus", argv, cwd=str(workdir)).start()
+    proc.base_url = f"http://127.0.0.1:{port}"
+    proc.workdir = workdir
+    proc.wait_http(proc.base_url + "/-/ready", timeout=30)
+    return proc
+
+
+def start_alertmanager(config_text: str, files: dict[str, str] | None = None) -> Proc:
+    """Alertmanager on a free port (clustering off); ``files`` are written beside the config."""
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-am-"))
+    (workdir / "alertmanager.yml").write_text(config_text)
+    for rel, text in (files or {}).items():
+        path = workdir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    port = free_port()
+    argv = [binary("prometheus-alertmanager", "alertmanager"),
+            f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+    proc = Proc("alertmanager", argv, cwd=str(workdir)).start()
+    proc.base_url = f"http://127.0.0.1:{port}"
+    proc.workdir = workdir
+    proc.wait_http(proc.base_url + "/-/ready", timeout=30)
+    return proc
+
+
+def _exporter(name: str, argv: list[str], port: int, env: dict | None = None) -> Proc:
+    proc = Proc(name, argv, env=env).start()
+    proc.address = f"127.0.0.1:{port}"
+    proc.wait_http(f"http://{proc.address}/metrics", timeout=30)
+    return proc
+
+
+def start_node_exporter() -> Proc:
+    port = free_port()
+    return _exporter("node-exporter", [binary("prometheus-node-exporter"),
+                                       f"--web.listen-address=127.0.0.1:{port}"], port)
+
+
+def start_postgres_exporter(dsn: str) -> Proc:
+    port = free_port()
+    return _exporter("postgres-exporter", [binary("prometheus-postgres-exporter"),
+                                           f"--web.listen-address=127.0.0.1:{port}"],
+                     port, env={"DATA_SOURCE_NAME": dsn})
+
+
+def start_redis_exporter(redis_url: str) -> Proc:
+    port = free_port()
+    return _exporter("redis-exporter", [binary("prometheus-redis-exporter"),
+                                        f"-web.listen-address=127.0.0.1:{port}",
+                                        f"-redis.addr={redis_url}"], port)
+
+
+def wait_for_targets_up(prom: Proc, jobs: set[str], timeout: float = 60) -> dict:
+    """Poll /api/v1/targets until every target of ``jobs`` is up; return {job: [targets]}."""
+    def ready():
+        _, body = http_get(prom.base_url + "/api/v1/targets?state=active")
+        targets = json.loads(body)["data"]["activeTargets"]
+        by_job = {}
+        for t in targets:
+            by_job.setdefault(t["labels"]["job"], []).append(t)
+        if all(j in by_job and all(t["health"] == "up" for t in by_job[j]) for j in jobs):
+            return by_job
+        return None
+    return wait_until(ready, timeout, interval=0.5, message=f"targets of {sorted(jobs)} up")
