@@ -8,7 +8,10 @@ BASE_URL ?= http://127.0.0.1:$(PORT)
 DURATION ?= 60
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test load bench lock
+.PHONY: help venv run test check load bench lock
+
+# One fragment per component (prometheus, alertmanager, grafana, compose): each adds a check-* target.
+include $(sort $(wildcard mk/*.mk))
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
@@ -24,6 +27,8 @@ run: venv ## run the backend alone on 127.0.0.1:$(PORT) (SQLite unless DATABASE_
 
 test: venv ## run every test against real processes
 	$(BIN)/python -m pytest tests
+
+check: $(CHECKS) ## every static check (configs, rules, dashboards); no Docker needed
 
 load: venv ## send mixed traffic to BASE_URL for DURATION seconds
 	cd backend && ../$(BIN)/python -m loadgen --base-url $(BASE_URL) --duration $(DURATION)

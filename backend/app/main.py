@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from observability import instrument
 from observability.db import instrument_engine
@@ -38,6 +40,10 @@ class Services:
 def build_services(settings: Settings) -> Services:
     engine = make_engine(settings.database_url)
     instrument_engine(engine)
+    if os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"):  # tracing on: a child span per SQL statement
+        from observability.tracing import trace_engine
+
+        trace_engine(engine)
     sessions = make_sessionmaker(engine)
     store = make_store(settings.redis_url)
     guard = SecurityGuard(store, settings.block_after_events, settings.block_window_seconds,
@@ -48,6 +54,10 @@ def build_services(settings: Settings) -> Services:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if os.getenv("SENTRY_DSN"):  # before the app exists: Sentry patches FastAPI/Starlette classes
+        from observability.sentry import init_sentry
+
+        init_sentry(service=settings.service_name, version=__version__)
     svc = build_services(settings)
 
     @asynccontextmanager
@@ -70,6 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Same shape as FastAPI's default, minus the echo of the submitted input.
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError):
+        log.error("database unavailable", extra={"error": type(exc.orig).__name__})
+        return JSONResponse({"detail": "database unavailable"}, status_code=503, headers={"Retry-After": "5"})
 
     api_deps = [Depends(rate_limit), Depends(injected_http_fault)]
     app.include_router(health.router)

@@ -89,6 +89,11 @@ class ObservabilityMiddleware:
             duration = time.perf_counter() - start
             active.dec()
             route = route_template(scope)
+            if self.access_log:  # before finish(): the span is still current, so the line gets its trace_id
+                access_logger.info(
+                    "%s %s %d", method, route, status,
+                    extra={"method": method, "route": route, "path": scope["path"],
+                           "status": status, "duration_ms": round(duration * 1000, 3)})
             exemplar = None
             if span is not None:
                 exemplar = self.tracer.finish(span, route, status, error)
@@ -97,9 +102,4 @@ class ObservabilityMiddleware:
                 child.observe(duration, exemplar)
             else:
                 child.observe(duration)
-            if self.access_log:
-                access_logger.info(
-                    "%s %s %d", method, route, status,
-                    extra={"method": method, "route": route, "path": scope["path"],
-                           "status": status, "duration_ms": round(duration * 1000, 3)})
             request_id.reset(token)

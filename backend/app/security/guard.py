@@ -24,10 +24,6 @@ PROBES = (
 )
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class SecurityGuard:
     def __init__(self, store, block_after_events: int, window_seconds: int, block_seconds: int):
         self.store = store
@@ -91,30 +87,34 @@ class GuardMiddleware:
                           scope.get("query_string", b"").decode("latin-1"))
         if kind:
             self.guard.record_event(client, kind)
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await _json(send, 413, {"detail": f"request body larger than {self.max_body} bytes"})
+        length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_body:
+                await self._too_large(send)
                 return
-
-        received = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal received
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked upload): buffer up to the limit, then replay it to the app.
+        body, more = b"", True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise BodyTooLarge()
-            return message
+            if message["type"] != "http.request":
+                return  # client went away
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body:
+                await self._too_large(send)
+                return
+        replayed = False
 
-        async def tracking_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _json(send, 413, {"detail": f"request body larger than {self.max_body} bytes"})
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send) -> None:
+        await _json(send, 413, {"detail": f"request body larger than {self.max_body} bytes"})

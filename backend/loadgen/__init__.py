@@ -1,0 +1,1 @@
+"""Vigil's load generator: bounded, mixed, realistic traffic for the reference backend."""

@@ -1,0 +1,150 @@
+"""Send mixed traffic to the backend so every dashboard has data.
+
+    python -m loadgen --base-url http://127.0.0.1:8000 --duration 60 --rps 4
+
+The mix: workflows across providers and tenants (inputs drawn from a small pool
+so the response cache gets hits), stats reads, workflow look-ups, 404s, a few
+malformed requests, and now and then a burst of provider failures or slow calls
+through the fault-injection endpoint (--no-faults turns that off). --duration 0
+runs until interrupted; every request has a timeout and the request rate is capped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+log = logging.getLogger("loadgen")
+
+TENANTS = ("acme", "globex", "initech", "default", "unknown-co")
+INPUTS = ("summarise this quarter's support tickets", "draft a release note for version 2",
+          "plan the migration of the billing database", "review the refund policy wording",
+          "research competitors' pricing pages", "write unit tests for the parser module",
+          "translate the onboarding email", "outline a blog post about observability",
+          "check this contract clause for risks", "explain the payment retry logic")
+STEP_SETS = (
+    None,  # the default pipeline, the router picks the models
+    [{"agent": "coder", "model": "gpt-4.1"}, {"agent": "reviewer", "model": "gpt-4o-mini"}],
+    [{"agent": "researcher", "model": "gemini-2.5-pro"}, {"agent": "summarizer", "model": "gemini-2.5-flash"}],
+    [{"agent": "writer", "model": "claude-sonnet-4-5"}, {"agent": "reviewer", "model": "claude-haiku-4-5"}],
+    [{"agent": "planner"}, {"agent": "writer"}],
+)
+
+
+class Client:
+    def __init__(self, base_url: str, api_key: str | None, timeout: float = 10.0):
+        self.base = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def call(self, method: str, path: str, body=None, headers: dict | None = None, raw: bytes | None = None):
+        hdrs = {"content-type": "application/json", **(headers or {})}
+        if self.api_key:
+            hdrs["x-api-key"] = self.api_key
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                status, payload = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, e.read()
+        except (urllib.error.URLError, OSError):
+            status, payload = 0, b""
+        with self._lock:
+            key = f"{status // 100}xx" if status else "conn_error"
+            self.counts[key] = self.counts.get(key, 0) + 1
+        return status, payload
+
+
+def one_action(client: Client, rng: random.Random, recent: list[str]) -> None:
+    r = rng.random()
+    tenant = rng.choice(TENANTS)
+    if r < 0.45:
+        body = {"name": rng.choice(("report", "triage", "release", "research")), "input": rng.choice(INPUTS)}
+        steps = rng.choice(STEP_SETS)
+        if steps:
+            body["steps"] = steps
+        status, payload = client.call("POST", "/api/workflows", body, {"x-tenant-id": tenant})
+        if status == 202:
+            recent.append(json.loads(payload)["id"])
+            del recent[:-50]
+    elif r < 0.65 and recent:
+        client.call("GET", f"/api/workflows/{rng.choice(recent)}")
+    elif r < 0.78:
+        client.call("GET", "/api/stats/real-time")
+    elif r < 0.88:
+        client.call("GET", f"/api/stats/cost-summary?period_hours={rng.choice((1, 24, 168, 720))}")
+    elif r < 0.93:
+        client.call("GET", f"/api/workflows/{uuid.uuid4()}")          # 404: unknown workflow
+    elif r < 0.96:
+        client.call("GET", f"/no-such-page/{rng.randrange(10**6)}")  # 404: unmatched route
+    elif r < 0.98:
+        client.call("POST", "/api/workflows", raw=b"{not json")         # 422: malformed body
+    else:
+        client.call("GET", "/api/models")
+
+
+def fault_cycle(client: Client, rng: random.Random, stop: threading.Event, every: float) -> None:
+    """Every ``every`` seconds, a 20-second burst of failures or slow calls on one provider."""
+    while not stop.wait(every):
+        provider = rng.choice(("anthropic", "openai", "google"))
+        fault = rng.choice(({"failure_rate": 0.5}, {"extra_latency_ms": 1500}))
+        client.call("PUT", "/api/admin/faults", {"providers": {provider: fault}, "duration_seconds": 20})
+        log.info("fault burst: %s %s", provider, fault)
+
+
+def run(base_url: str, duration: float, rps: float, concurrency: int, faults: bool,
+        fault_every: float, api_key: str | None, seed: int | None) -> dict:
+    rng = random.Random(seed)
+    client = Client(base_url, api_key)
+    stop = threading.Event()
+    if duration > 0:
+        threading.Timer(duration, stop.set).start()
+    if faults:
+        threading.Thread(target=fault_cycle, args=(client, rng, stop, fault_every), daemon=True).start()
+    recent: list[str] = []
+    interval = 1.0 / rps
+    with ThreadPoolExecutor(concurrency) as pool:
+        inflight = []
+        next_at = time.monotonic()
+        while not stop.is_set():
+            inflight = [f for f in inflight if not f.done()]
+            if len(inflight) < concurrency:  # never more than `concurrency` requests at once
+                inflight.append(pool.submit(one_action, client, random.Random(rng.random()), recent))
+            next_at += interval
+            stop.wait(max(0.0, next_at - time.monotonic()))
+    return client.counts
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--base-url", default="http://127.0.0.1:8000")
+    p.add_argument("--duration", type=float, default=60, help="seconds; 0 = until interrupted")
+    p.add_argument("--rps", type=float, default=4.0, help="requests per second (cap)")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--no-faults", dest="faults", action="store_false")
+    p.add_argument("--fault-every", type=float, default=300.0, help="seconds between fault bursts")
+    p.add_argument("--api-key", default=None)
+    p.add_argument("--seed", type=int, default=None)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s loadgen %(message)s")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # docker stop ends it cleanly
+    try:
+        counts = run(a.base_url, a.duration, a.rps, a.concurrency, a.faults, a.fault_every, a.api_key, a.seed)
+    except KeyboardInterrupt:
+        counts = {}
+    print(json.dumps({"loadgen": "done", "responses": counts}))
+
+
+if __name__ == "__main__":
+    main()
