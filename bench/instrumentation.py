@@ -1,0 +1,127 @@
+"""Overhead of Vigil's instrumentation, measured with wrk against one uvicorn worker.
+
+    make bench            (or: .venv/bin/python bench/instrumentation.py --duration 5 --rounds 3)
+
+Each variant of bench/app.py runs in its own uvicorn process (one worker, pinned to
+CPU 0 when taskset exists) while wrk loads it from CPU 1. Variants are interleaved
+round by round so drift on the machine hits them alike; the table shows the median
+req/s of the rounds and the ratio to the uninstrumented app. A second table times
+GET /metrics on the reference backend after the load generator has filled its series.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import http.server
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from harness import Proc, free_port, start_backend, venv_bin  # noqa: E402
+
+VARIANTS = ["none", "metrics", "full", "full+tracing", "instrumentator"]
+
+
+def otlp_sink() -> str:
+    """A local OTLP/HTTP endpoint that accepts and discards spans (the collector stand-in)."""
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def pinned(cpu: int, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *argv] if shutil.which("taskset") and os.cpu_count() > 1 else argv
+
+
+def run_variant(variant: str, duration: float, connections: int, otlp: str) -> tuple[float, float]:
+    port = free_port()
+    env = {"BENCH_VARIANT": variant, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp if "tracing" in variant else ""}
+    proc = Proc(f"bench-{variant}", pinned(0, [venv_bin("uvicorn"), "app:app", "--port", str(port),
+                                                "--no-access-log", "--log-level", "warning"]),
+                env=env, cwd=str(ROOT / "bench")).start()
+    url = f"http://127.0.0.1:{port}/api/items/42"
+    try:
+        proc.wait_http(url, timeout=30)
+        subprocess.run(pinned(1, ["wrk", "-t1", "-c", str(connections), "-d", "1s", url]),
+                       capture_output=True)  # warm-up
+        out = subprocess.run(pinned(1, ["wrk", "-t1", "-c", str(connections), "-d", f"{duration:g}s",
+                                        "--latency", url]), capture_output=True, text=True).stdout
+    finally:
+        proc.stop()
+        os.unlink(proc.log_path)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p50.group(2)]
+    return rps, float(p50.group(1)) * scale
+
+
+def metrics_render(seconds: float) -> tuple[int, float, float]:
+    """Series count and median / p95 time of GET /metrics on the loaded reference backend."""
+    backend = start_backend(env={"LLM_LATENCY_SCALE": "0.05", "LLM_FAILURE_RATE": "0.05"})
+    try:
+        subprocess.run([sys.executable, "-m", "loadgen", "--base-url", backend.base_url, "--duration",
+                        str(seconds), "--rps", "40", "--fault-every", str(max(seconds / 3, 1))],
+                       cwd=ROOT / "backend", capture_output=True, timeout=seconds + 60)
+        times, body = [], b""
+        conn = http.client.HTTPConnection("127.0.0.1", backend.port)  # kept alive, as Prometheus does
+        for _ in range(100):
+            t0 = time.perf_counter()
+            conn.request("GET", "/metrics")
+            body = conn.getresponse().read()
+            times.append((time.perf_counter() - t0) * 1000)
+        conn.close()
+        series = sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
+        return series, statistics.median(times), sorted(times)[94]
+    finally:
+        backend.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="instrumentation overhead benchmark")
+    p.add_argument("--duration", type=float, default=5, help="seconds of wrk per run")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--load-seconds", type=float, default=20, help="loadgen time before timing /metrics")
+    a = p.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+    otlp = otlp_sink()
+    results: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+    for r in range(a.rounds):
+        for v in VARIANTS:  # interleaved: every round runs every variant once
+            results[v].append(run_variant(v, a.duration, a.connections, otlp))
+            print(f"round {r + 1}/{a.rounds} {v:15s} {results[v][-1][0]:9.0f} req/s", file=sys.stderr)
+    base = statistics.median(x[0] for x in results["none"])
+    print(f"\nwrk -t1 -c{a.connections} -d{a.duration:g}s, one uvicorn worker, {a.rounds} interleaved rounds "
+          f"(median), Python {sys.version.split()[0]}\n")
+    print("| variant | req/s | ratio to none | p50 latency (ms) |")
+    print("|---|---:|---:|---:|")
+    for v in VARIANTS:
+        rps = statistics.median(x[0] for x in results[v])
+        p50 = statistics.median(x[1] for x in results[v])
+        print(f"| {v} | {rps:,.0f} | {rps / base:.2f}x | {p50:.2f} |")
+    series, med, p95 = metrics_render(a.load_seconds)
+    print(f"\n| /metrics of the reference backend | series | median (ms) | p95 (ms) |")
+    print("|---|---:|---:|---:|")
+    print(f"| after {a.load_seconds:.0f} s of loadgen | {series} | {med:.2f} | {p95:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
