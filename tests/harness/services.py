@@ -126,8 +126,13 @@ def start_postgres() -> Postgres:
 def start_redis() -> tuple[Proc, str]:
     """A redis-server on a free port, no persistence. Returns (process, url)."""
     binary = shutil.which("redis-server")
+    if not binary and _docker_available():
+        from testcontainers.redis import RedisContainer  # optional, only with Docker
+
+        c = RedisContainer("redis:8.8-alpine").start()
+        return _ContainerProc(c), f"redis://{c.get_container_host_ip()}:{c.get_exposed_port(6379)}/0"
     if not binary:
-        raise RuntimeError("redis-server not found: apt-get install redis-server")
+        raise RuntimeError("redis-server not found: apt-get install redis-server (or run a Docker engine)")
     port = free_port()
     proc = Proc("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                           "--appendonly", "no"]).start()
@@ -136,6 +141,16 @@ def start_redis() -> tuple[Proc, str]:
     client = redis.Redis(port=port)
     wait_until(lambda: client.ping(), 15, message="redis ping")
     return proc, f"redis://127.0.0.1:{port}/0"
+
+
+class _ContainerProc:
+    """The slice of Proc's interface the fixtures use, for a testcontainers container."""
+
+    def __init__(self, container):
+        self.container = container
+
+    def stop(self):
+        self.container.stop()
 
 
 # Settings that keep the simulated providers fast and deterministic enough for tests.
