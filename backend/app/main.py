@@ -17,6 +17,7 @@ from observability.db import instrument_engine
 from . import __version__
 from .api import admin, health, stats, workflows
 from .api.deps import injected_http_fault
+from .db.demo_data import seed_catalogue
 from .db.session import init_schema, make_engine, make_sessionmaker
 from .domain.workflows import WorkflowRunner
 from .security.guard import GuardMiddleware, SecurityGuard
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         try:
             init_schema(svc.engine)
+            seed_catalogue(svc.sessions)
         except Exception as exc:  # the app still starts: /health answers, /ready says why
             log.error("schema creation failed; is the database up?", extra={"error": repr(exc)})
         log.info("backend started", extra={"version": __version__, "redis": bool(settings.redis_url),

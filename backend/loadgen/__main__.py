@@ -66,11 +66,13 @@ class Client:
         return status, payload
 
 
-def one_action(client: Client, rng: random.Random, recent: list[str]) -> None:
+def one_action(client: Client, rng: random.Random, recent: list[str], projects: list[int]) -> None:
     r = rng.random()
     tenant = rng.choice(TENANTS)
     if r < 0.45:
         body = {"name": rng.choice(("report", "triage", "release", "research")), "input": rng.choice(INPUTS)}
+        if projects and rng.random() < 0.8:
+            body["project_id"] = rng.choice(projects)
         steps = rng.choice(STEP_SETS)
         if steps:
             body["steps"] = steps
@@ -113,6 +115,8 @@ def run(base_url: str, duration: float, rps: float, concurrency: int, faults: bo
     if faults:
         threading.Thread(target=fault_cycle, args=(client, rng, stop, fault_every), daemon=True).start()
     recent: list[str] = []
+    status, payload = client.call("GET", "/api/workflows/projects")
+    projects = [p["id"] for p in json.loads(payload)["projects"]] if status == 200 else []
     interval = 1.0 / rps
     with ThreadPoolExecutor(concurrency) as pool:
         inflight = []
@@ -120,7 +124,7 @@ def run(base_url: str, duration: float, rps: float, concurrency: int, faults: bo
         while not stop.is_set():
             inflight = [f for f in inflight if not f.done()]
             if len(inflight) < concurrency:  # never more than `concurrency` requests at once
-                inflight.append(pool.submit(one_action, client, random.Random(rng.random()), recent))
+                inflight.append(pool.submit(one_action, client, random.Random(rng.random()), recent, projects))
             next_at += interval
             stop.wait(max(0.0, next_at - time.monotonic()))
     return client.counts

@@ -14,7 +14,7 @@ def test_default_pipeline_runs_to_completion(backend):
                                        {"name": "report", "input": "write a short report"})
     assert status == 202 and created["status"] == "pending"
     assert headers["location"] == f"/api/workflows/{created['id']}"
-    wf = run_workflow(backend.base_url, {"name": "report", "input": "write a short report"})
+    wf = run_workflow(backend.base_url, {"name": "report", "input": "write a longer report"})  # no cache hits
     assert wf["status"] == "completed"
     assert [s["agent"] for s in wf["steps"]] == ["planner", "researcher", "writer", "reviewer"]
     assert wf["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in wf["steps"]))
@@ -43,6 +43,25 @@ def test_failed_provider_fails_the_workflow(backend_factory):
     assert wf["status"] == "failed"
     assert wf["error_type"] in {"timeout", "rate_limited", "server_error", "parse_error"}
     assert len(wf["steps"]) == 1 and wf["steps"][0]["status"] == "failed"
+
+
+def test_workflow_in_a_project_produces_reviewed_assets(backend_factory, pg_database, postgres):
+    be = backend_factory(env={"DATABASE_URL": pg_database})
+    status, _, catalogue = request("GET", be.base_url + "/api/workflows/projects")
+    assert status == 200 and len(catalogue["projects"]) >= 10
+    project = catalogue["projects"][0]["id"]
+    wf = run_workflow(be.base_url, {"name": "campaign", "project_id": project})
+    assert wf["project_id"] == project
+    db = pg_database.rsplit("/", 1)[1]
+    rows = postgres.execute("SELECT a.asset_type, a.review_status, a.project_id, w.user_id = p.user_id "
+                            "FROM assets a JOIN workflows w ON w.id = a.workflow_id "
+                            "JOIN projects p ON p.id = w.project_id WHERE a.workflow_id = %s ORDER BY a.id",
+                            db=db, params=(wf["id"],), fetch=True)
+    # Default pipeline: researcher and writer deliver, the reviewer after them judges both.
+    assert [(r[0], r[2], r[3]) for r in rows] == [("research_brief", project, True), ("article", project, True)]
+    assert {r[1] for r in rows} <= {"approved", "rejected"}
+    status, _, body = request("POST", be.base_url + "/api/workflows", {"name": "x", "project_id": 10**6})
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "project_id"]
 
 
 @pytest.mark.parametrize("body, field", [

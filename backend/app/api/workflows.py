@@ -6,8 +6,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
 
-from ..db.models import Workflow
+from ..db.models import Brand, Project, Workflow
 from ..domain.catalog import AGENTS, DEFAULT_PIPELINE, MODELS
 from ..domain.workflows import Overloaded
 from ..security.limits import require_api_key
@@ -36,6 +37,7 @@ class WorkflowIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     input: str = Field("", max_length=8000)
     steps: list[StepIn] | None = Field(None, min_length=1, max_length=10)
+    project_id: int | None = Field(None, ge=1, description="one of GET /api/workflows/projects")
 
 
 class StepOut(BaseModel):
@@ -58,6 +60,7 @@ class WorkflowOut(BaseModel):
     id: str
     name: str
     tenant: str
+    project_id: int | None = None
     status: str
     created_at: datetime
     started_at: datetime | None
@@ -73,14 +76,31 @@ class WorkflowOut(BaseModel):
 @router.post("", status_code=202, response_model=WorkflowOut, dependencies=[Depends(require_api_key)])
 def create_workflow(body: WorkflowIn, response: Response, svc=Depends(services), tenant_=Depends(tenant)):
     steps = [(s.agent, s.model) for s in body.steps] if body.steps else [(a, None) for a in DEFAULT_PIPELINE]
+    user_id = None
+    if body.project_id is not None:
+        with svc.sessions() as s:
+            project = s.get(Project, body.project_id)
+        if project is None:
+            raise HTTPException(422, [{"loc": ["body", "project_id"], "msg": "unknown project",
+                                       "type": "value_error"}])
+        user_id = project.user_id
     try:
-        wf = svc.runner.create(body.name, tenant_, body.input, steps)
+        wf = svc.runner.create(body.name, tenant_, body.input, steps, body.project_id, user_id)
     except Overloaded:
         raise HTTPException(503, "too many workflows queued; retry later", headers={"Retry-After": "5"})
     response.headers["Location"] = f"/api/workflows/{wf.id}"
-    return WorkflowOut(id=wf.id, name=wf.name, tenant=wf.tenant, status=wf.status, created_at=wf.created_at,
+    return WorkflowOut(id=wf.id, name=wf.name, tenant=wf.tenant, project_id=wf.project_id, status=wf.status,
+                       created_at=wf.created_at,
                        started_at=None, finished_at=None, duration_ms=None, input_tokens=0,
                        output_tokens=0, cost_usd=0.0, error_type=None)
+
+
+@router.get("/projects")
+def list_projects(svc=Depends(services)):
+    """The projects a workflow may belong to (the demo catalogue)."""
+    with svc.sessions() as s:
+        rows = s.execute(select(Project.id, Project.name, Brand.name).join(Brand).order_by(Project.id)).all()
+    return {"projects": [{"id": i, "name": n, "brand": b} for i, n, b in rows]}
 
 
 @router.get("/{workflow_id}", response_model=WorkflowOut)

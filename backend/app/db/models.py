@@ -1,6 +1,7 @@
-"""Tables: workflows, their agent runs, the LLM calls and router decisions behind them.
+"""Tables: workflows, their agent runs, the LLM calls and router decisions behind them, and the
+business side: brands, their projects, the users who own them and the assets workflows produce.
 
-Times are naive UTC (SQLite has no time zones); every row carries its tenant.
+Times are naive UTC (SQLite has no time zones); every workflow row carries its tenant.
 """
 from __future__ import annotations
 
@@ -18,11 +19,35 @@ class Base(DeclarativeBase):
     pass
 
 
+class Brand(Base):
+    __tablename__ = "brands"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 class Workflow(Base):
     __tablename__ = "workflows"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     tenant: Mapped[str] = mapped_column(String(32), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending|running|completed|failed
     input: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
@@ -87,4 +112,17 @@ class RouterDecision(Base):
     context_tokens_before: Mapped[int] = mapped_column(Integer)
     context_tokens_after: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Asset(Base):
+    """What a completed workflow produced (one per writing step), with the reviewer's verdict."""
+    __tablename__ = "assets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    asset_type: Mapped[str] = mapped_column(String(32))
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    review_status: Mapped[str | None] = mapped_column(String(16))  # approved|rejected|None (not reviewed)
+    review_score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -9,6 +9,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -18,13 +19,17 @@ from opentelemetry import trace
 
 from observability import metrics
 
-from ..db.models import AgentRun, LLMCall, RouterDecision, Workflow, utcnow
+from ..db.models import AgentRun, Asset, LLMCall, RouterDecision, Workflow, utcnow
 from .breaker import CircuitBreaker, CircuitOpen
 from .catalog import MODELS, PROVIDERS
 from .providers import ProviderError, complete
 from .router import route
 
 log = logging.getLogger("workflows")
+
+# Agents whose output is a deliverable, and what kind of asset it is.
+ASSET_TYPES = {"writer": "article", "coder": "code", "summarizer": "summary", "researcher": "research_brief"}
+APPROVAL_RATE = 0.8  # share of reviewed assets the simulated reviewer approves
 tracer = trace.get_tracer("app.workflows")
 
 
@@ -43,8 +48,10 @@ class WorkflowRunner:
         self._pending = threading.BoundedSemaphore(max_pending)
 
     # -- API side ----------------------------------------------------------
-    def create(self, name: str, tenant: str, text: str, steps: list[tuple[str, str | None]]) -> Workflow:
-        wf = Workflow(id=str(uuid.uuid4()), name=name, tenant=tenant, status="pending", input=text)
+    def create(self, name: str, tenant: str, text: str, steps: list[tuple[str, str | None]],
+               project_id: int | None = None, user_id: int | None = None) -> Workflow:
+        wf = Workflow(id=str(uuid.uuid4()), name=name, tenant=tenant, status="pending", input=text,
+                      project_id=project_id, user_id=user_id)
         if not self._pending.acquire(blocking=False):
             raise Overloaded()
         try:
@@ -98,12 +105,31 @@ class WorkflowRunner:
                     wf.status, wf.error_type, wf.finished_at = status, error_type, utcnow()
                     wf.duration_ms = round(elapsed * 1000, 3)
                     wf.input_tokens, wf.output_tokens, wf.cost_usd = totals["in"], totals["out"], totals["cost"]
+                    if status == "completed":
+                        s.add_all(self._assets(wf, steps))
         finally:
             metrics.WORKFLOWS_ACTIVE.dec()
         metrics.WORKFLOW_RUNS.labels(tenant=tenant, status=status).inc()
         metrics.WORKFLOW_DURATION.labels(status=status).observe(elapsed)
         log.info("workflow %s", status, extra={"workflow_id": workflow_id, "status": status,
                                                "error_type": error_type, "duration_ms": round(elapsed * 1000, 1)})
+
+    @staticmethod
+    def _assets(wf: Workflow, steps) -> list[Asset]:
+        """One asset per deliverable step; a later reviewer step approves or rejects it."""
+        agents = [agent for agent, _ in steps]
+        assets = []
+        for i, agent in enumerate(agents):
+            if agent not in ASSET_TYPES:
+                continue
+            reviewed = "reviewer" in agents[i + 1:]
+            approved = reviewed and random.random() < APPROVAL_RATE
+            assets.append(Asset(workflow_id=wf.id, project_id=wf.project_id, asset_type=ASSET_TYPES[agent],
+                                tokens=wf.output_tokens // max(len(agents), 1),
+                                review_status=("approved" if approved else "rejected") if reviewed else None,
+                                review_score=round(random.uniform(3.5, 5.0) if approved else
+                                                   random.uniform(1.0, 3.5), 2) if reviewed else None))
+        return assets
 
     def _step(self, workflow_id, tenant, index, agent, model, text, history, totals):
         step_start = time.perf_counter()
