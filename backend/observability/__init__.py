@@ -35,9 +35,10 @@ def instrument(app, *, service: str, version: str = "0.0.0", access_log: bool = 
     if tracing is None:
         tracing = bool(os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
     if tracing:
-        from .tracing import setup_tracing  # imported lazily: the SDK is optional
+        from .tracing import disable_framework_tracing, setup_tracing  # lazily: the SDK is optional
 
         tracer = setup_tracing(service=service, version=version)
+        disable_framework_tracing(app)  # our middleware makes the server span; no duplicate
     app.add_route(metrics_path, metrics_endpoint, include_in_schema=False)
     app.add_middleware(ObservabilityMiddleware, access_log=access_log, tracer=tracer,
                        skip_paths=(metrics_path,))

@@ -1,0 +1,99 @@
+"""Optional error reporting to Sentry, on only when SENTRY_DSN is set.
+
+Call ``init_sentry()`` before the FastAPI app is created: the integrations patch
+FastAPI/Starlette classes, and routes defined earlier would miss request data.
+
+    SENTRY_DSN                    where events go (unset: nothing is initialised)
+    SENTRY_TRACES_SAMPLE_RATE     share of requests sent as performance traces (default 0.1)
+    SENTRY_PROFILES_SAMPLE_RATE   share of those traces profiled (default 0.1)
+    SENTRY_ENVIRONMENT, SENTRY_RELEASE   read by the SDK itself
+
+Nothing personal or secret leaves the process: send_default_pii is off, request
+bodies are never attached, and ``scrub`` (run on every event and transaction) drops
+cookies and credential headers and masks anything whose name or shape looks secret.
+"""
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import parse_qsl, urlencode
+
+FILTERED = "[Filtered]"
+# Key names whose values are never sent: matched as whole words inside the key,
+# so "access_token" and "X-API-Key" match while "input_tokens" does not.
+SECRET_KEY = re.compile(
+    r"(?i)(?:^|[\W_])(?:pass(?:word|wd)?|secret|token|api[_-]?key|apikey|auth(?:orization)?|cookie|"
+    r"set-cookie|session(?:id)?|csrf|xsrf|dsn|credentials?|private[_-]?key|signature)(?:$|[\W_])")
+# Secret-looking values inside free text (messages, local variables' reprs).
+SECRET_VALUE = re.compile(
+    r"(?i)\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"      # Authorization header values
+    r"|\bsk-[A-Za-z0-9_-]{8,}"                               # provider API keys
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")  # JWTs
+URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")    # postgresql://user:PASSWORD@host
+# "password": "x" / password=x inside a string (e.g. the repr of a dict held in a local).
+SECRET_PAIR = re.compile(
+    r"(?i)((?:pass(?:word|wd)?|secret|token|api[_-]?key|authorization|cookie|dsn)['\"]?\s*[:=]\s*)"
+    r"(?:'[^']*'|\"[^\"]*\"|[^\s,;&}'\"]+)")
+_DROP_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
+
+
+def _scrub_text(text: str) -> str:
+    text = URL_PASSWORD.sub(r"\1" + FILTERED + "@", SECRET_VALUE.sub(FILTERED, text))
+    return SECRET_PAIR.sub(r"\1" + FILTERED, text)
+
+
+def _scrub(value, depth: int = 0):
+    if depth > 32:
+        return FILTERED
+    if isinstance(value, dict):
+        return {k: FILTERED if isinstance(k, str) and SECRET_KEY.search(k) else _scrub(v, depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        # A (name, value) pair, like ASGI headers: [b'x-api-key', b'...'] in a scope's repr.
+        if len(value) == 2 and isinstance(value[0], str) and SECRET_KEY.search(value[0]):
+            return [value[0], FILTERED]
+        return [_scrub(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return _scrub_text(value)
+    return value
+
+
+def scrub(event: dict, hint=None) -> dict:
+    """before_send / before_send_transaction: strip bodies, cookies, credentials."""
+    request = event.get("request")
+    if isinstance(request, dict):
+        request.pop("data", None)      # bodies: never
+        request.pop("cookies", None)
+        headers = request.get("headers")
+        if isinstance(headers, dict):
+            request["headers"] = {k: v for k, v in headers.items() if k.lower() not in _DROP_HEADERS}
+        query = request.get("query_string")
+        if isinstance(query, str) and query:
+            request["query_string"] = urlencode(
+                [(k, FILTERED if SECRET_KEY.search(k) else v) for k, v in parse_qsl(query, keep_blank_values=True)])
+    return _scrub(event)
+
+
+def init_sentry(service: str, version: str = "0.0.0", dsn: str | None = None) -> bool:
+    """Initialise the Sentry SDK if a DSN is given or SENTRY_DSN is set; return whether it did."""
+    dsn = dsn or os.getenv("SENTRY_DSN")
+    if not dsn:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.fastapi import FastApiIntegration
+    from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+
+    sentry_sdk.init(
+        dsn=dsn,
+        release=os.getenv("SENTRY_RELEASE") or f"{service}@{version}",
+        server_name=service,  # not the container's hostname
+        traces_sample_rate=float(os.getenv("SENTRY_TRACES_SAMPLE_RATE", "0.1")),
+        profiles_sample_rate=float(os.getenv("SENTRY_PROFILES_SAMPLE_RATE", "0.1")),
+        send_default_pii=False,
+        max_request_body_size="never",
+        before_send=scrub,
+        before_send_transaction=scrub,
+        integrations=[StarletteIntegration(), FastApiIntegration(), SqlalchemyIntegration()],
+    )
+    return True
