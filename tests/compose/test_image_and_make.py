@@ -112,7 +112,7 @@ TOKEN_PATTERNS = {
     "API key": r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{32,}",
     "Sentry DSN with key": r"https://[0-9a-f]{32}@[a-z0-9.-]+/\d+",
 }
-ASSIGNMENT = re.compile(r"(?i)\b\w*(?:password|passwd|secret|token|api_?key)s?\b['\"]?\s*[:=]\s*['\"]?([^\s'\"`,;)]+)")
+ASSIGNMENT = re.compile(r"(?i)\b\w*(?:password|passwd|secret|token|api_?key)s?\b['\"]?[ \t]*[:=][ \t]*['\"]?([^\s'\"`,;)]+)")
 
 
 def entropy(value: str) -> float:
