@@ -1,0 +1,142 @@
+"""One live stack for the Grafana tests of this folder (started once, on first use).
+
+Real programs: a PostgreSQL 15 cluster prepared by postgres/init/10-roles.sh, redis-server,
+the backend (uvicorn, PostgreSQL + Redis), Prometheus 2.42 with the shipped prometheus.yml
+(targets rewritten) and rules, Alertmanager, node/postgres/redis exporters, the project's
+load generator (python -m loadgen) and a burst of abusive requests.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import BACKEND_DIR, REPO, Proc, free_port, start_backend, start_postgres, start_redis
+from harness.monitoring import (binary, rewrite_targets, start_alertmanager, start_node_exporter,
+                                start_postgres_exporter, start_redis_exporter, wait_for_targets_up)
+
+from .traffic import API_KEY, inject_faults, security_burst
+
+ROLES_SCRIPT = REPO / "postgres" / "init" / "10-roles.sh"
+APP = {"APP_DB_NAME": "vigil", "APP_DB_USER": "vigil", "APP_DB_PASSWORD": "app-pw",
+       "GRAFANA_DB_USER": "grafana_reader", "EXPORTER_DB_USER": "postgres_exporter",
+       "EXPORTER_DB_PASSWORD": "exporter-pw"}
+RATE_LIMIT = 400          # per client and minute; the load generator stays well below it
+LOADGEN_RPS = 5
+# Minimal Alertmanager config: the dashboards only need Alertmanager's own metrics.
+ALERTMANAGER_CONFIG = "route:\n  receiver: none\nreceivers:\n  - name: none\n"
+
+
+# Lines the live tests want in pytest's output (e.g. "N of N panels returned data"), printed
+# in the terminal summary because output during a test is captured.
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SUMMARY:
+        terminalreporter.section("Grafana dashboards")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
+
+
+def run_roles_script(pg, env: dict) -> subprocess.CompletedProcess:
+    """Run the init script as the official image would: POSTGRES_USER/POSTGRES_DB, psql on PATH."""
+    full = {**os.environ, "PGHOST": pg.host, "PGPORT": str(pg.port), "POSTGRES_USER": "postgres",
+            "POSTGRES_DB": "postgres", **env}
+    return subprocess.run(["bash", str(ROLES_SCRIPT)], env=full, capture_output=True, text=True, timeout=60)
+
+
+def start_prometheus_with_port(config_text: str, port: int, rule_files: dict[str, str]) -> Proc:
+    """Like harness.monitoring.start_prometheus, on a port chosen beforehand (the shipped
+    config scrapes Prometheus itself at localhost:9090, rewritten to this port)."""
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-grafana-prom-"))
+    (workdir / "prometheus.yml").write_text(config_text)
+    for rel, text in rule_files.items():
+        (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / rel).write_text(text)
+    argv = [binary("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+            "--enable-feature=exemplar-storage"]
+    proc = Proc("prometheus", argv, cwd=str(workdir)).start()
+    proc.base_url = f"http://127.0.0.1:{port}"
+    proc.workdir = workdir
+    proc.wait_http(proc.base_url + "/-/ready", timeout=30)
+    return proc
+
+
+def require_passwords(pg) -> None:
+    """From now on every role but the superuser must log in with its password (SCRAM),
+    so the tests prove the passwords the script set, the *_FILE variant included."""
+    hba = Path(pg.datadir) / "data" / "pg_hba.conf"
+    hba.write_text("local all all trust\n"
+                   "host all postgres 127.0.0.1/32 trust\n"
+                   "host all all 127.0.0.1/32 scram-sha-256\n")
+    pg.execute("SELECT pg_reload_conf()")
+
+
+@pytest.fixture(scope="package")
+def vigil_db():
+    """A fresh cluster with the roles script applied; yields (Postgres, script env)."""
+    pg = start_postgres()
+    secret_dir = Path(tempfile.mkdtemp(prefix="vigil-secret-"))
+    (secret_dir / "grafana_db_password").write_text("reader-pw\n")  # _FILE variant, trailing newline
+    env = {**APP, "GRAFANA_DB_PASSWORD_FILE": str(secret_dir / "grafana_db_password")}
+    result = run_roles_script(pg, env)
+    assert result.returncode == 0, result.stderr
+    require_passwords(pg)
+    yield SimpleNamespace(pg=pg, env=env, script_output=result, reader_password="reader-pw")
+    pg.stop()
+    shutil.rmtree(pg.datadir, ignore_errors=True)
+    shutil.rmtree(secret_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def stack(vigil_db):
+    pg = vigil_db.pg
+    procs = []
+    try:
+        redis_proc, redis_url = start_redis()
+        procs.append(redis_proc)
+        backend = start_backend(env={
+            "DATABASE_URL": pg.url("vigil", APP["APP_DB_USER"], APP["APP_DB_PASSWORD"]),
+            "REDIS_URL": redis_url, "API_KEYS": API_KEY, "RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+            "LLM_FAILURE_RATE": "0.05", "BREAKER_RESET_SECONDS": "10"})
+        procs.append(backend)
+        # Fault bursts of its own only after ours (google down 25 s: its breaker opens) ended.
+        loadgen = Proc("loadgen", [sys.executable, "-m", "loadgen", "--base-url", backend.base_url,
+                                   "--duration", "300", "--rps", str(LOADGEN_RPS), "--api-key", API_KEY,
+                                   "--fault-every", "30", "--seed", "7"], cwd=str(BACKEND_DIR)).start()
+        procs.append(loadgen)
+        inject_faults(backend.base_url)
+        security_burst(backend.base_url, RATE_LIMIT)
+
+        node = start_node_exporter()
+        pg_exp = start_postgres_exporter(
+            pg.dsn("vigil", APP["EXPORTER_DB_USER"], APP["EXPORTER_DB_PASSWORD"]) + "?sslmode=disable")
+        redis_exp = start_redis_exporter(redis_url)
+        am = start_alertmanager(ALERTMANAGER_CONFIG)
+        procs += [node, pg_exp, redis_exp, am]
+
+        prom_port = free_port()
+        config = rewrite_targets((REPO / "prometheus" / "prometheus.yml").read_text(), {
+            "backend:8000": backend.base_url.removeprefix("http://"),
+            "localhost:9090": f"127.0.0.1:{prom_port}",
+            "alertmanager:9093": am.base_url.removeprefix("http://"),
+            "node-exporter:9100": node.address, "postgres-exporter:9187": pg_exp.address,
+            "redis-exporter:9121": redis_exp.address})
+        rules = {str(p.relative_to(REPO / "prometheus")): p.read_text()
+                 for p in sorted((REPO / "prometheus" / "rules").glob("*.yml"))}
+        prom = start_prometheus_with_port(config, prom_port, rules)
+        procs.append(prom)
+        wait_for_targets_up(prom, {"backend", "prometheus", "alertmanager", "node-exporter",
+                                   "postgres-exporter", "redis-exporter"})
+        yield SimpleNamespace(prom=prom, backend=backend, loadgen=loadgen, pg=pg, db=vigil_db)
+    finally:
+        for proc in reversed(procs):
+            proc.stop()

@@ -1,0 +1,104 @@
+"""Every Prometheus query of every dashboard panel returns data from a real stack.
+
+Real programs (conftest.py): Prometheus 2.42 with the shipped prometheus.yml (targets
+rewritten) and rules, the backend on PostgreSQL + Redis, node/postgres/redis exporters,
+Alertmanager, the project's load generator and abusive clients. Queries are expanded as
+Grafana would ($__rate_interval, $__interval, $__range, template variables at their
+defaults) and sent as Grafana sends them: query_range over the dashboard's time range for
+time series, an instant query for instant targets.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+
+from harness import http_get, wait_until
+
+from .conftest import SUMMARY
+from .panels import all_panels, dashboards, datasources, expand, range_seconds, interval_seconds, variables
+
+# Panels allowed to be empty, each with the reason. Reviewed: keep this list short.
+ALLOWED_EMPTY = {
+    ("vigil-overview", "Firing alerts"): "has rows only while an alert fires (fault injection, outage)",
+}
+
+
+def prom_api(base: str, path: str, params: dict) -> list:
+    code, body = http_get(f"{base}{path}?" + urllib.parse.urlencode(params, doseq=True), timeout=15)
+    data = json.loads(body)
+    if code != 200 or data.get("status") != "success":
+        raise AssertionError(f"{path} {params} failed: {code} {body[:400]!r}")
+    return data["data"]
+
+
+def run_target(base: str, expr: str, instant: bool, dash: dict, sources: dict) -> bool:
+    """True when the query returns at least one sample, the way Grafana would ask for it."""
+    now = time.time()
+    if instant:
+        return bool(prom_api(base, "/api/v1/query", {"query": expr, "time": now})["result"])
+    step = interval_seconds(dash, sources)
+    data = prom_api(base, "/api/v1/query_range", {"query": expr, "start": now - range_seconds(dash),
+                                                   "end": now, "step": step})
+    return any(series["values"] for series in data["result"])
+
+
+def label_values(base: str, query: str) -> list[str]:
+    """Grafana's label_values(selector, label) through the labels API."""
+    inner = query[len("label_values("):-1]
+    selector, label = inner.rsplit(",", 1)
+    return prom_api(base, f"/api/v1/label/{label.strip()}/values", {"match[]": selector.strip()})
+
+
+def test_every_prometheus_panel_returns_data(stack):
+    base = stack.prom.base_url
+    sources = datasources()
+    panels = []   # (dash uid, title, [(expanded expr, instant)], dash)
+    var_queries = []
+    for dash in dashboards().values():
+        for panel in all_panels(dash):
+            targets = [t for t in panel.get("targets", []) if "expr" in t
+                       and (t.get("datasource") or panel["datasource"])["type"] == "prometheus"]
+            if targets:
+                panels.append((dash["uid"], panel["title"],
+                               [(expand(t["expr"], dash, sources), bool(t.get("instant"))) for t in targets], dash))
+        for name, var in variables(dash).items():
+            if var["type"] == "query" and var["datasource"]["type"] == "prometheus":
+                var_queries.append((dash["uid"], name, expand(var["query"]["query"], dash, sources), var))
+    assert len(panels) >= 60, f"only {len(panels)} Prometheus panels found"
+    unknown = set(ALLOWED_EMPTY) - {(u, t) for u, t, _, _ in panels}
+    assert not unknown, f"allow-list names panels that do not exist: {unknown}"
+
+    with_data: set[tuple[str, str]] = set()
+
+    def missing():
+        for uid, title, targets, dash in panels:
+            if (uid, title) in with_data:
+                continue
+            # A panel "returns data" when every one of its queries does.
+            if all(run_target(base, expr, instant, dash, sources) for expr, instant in targets):
+                with_data.add((uid, title))
+        return [(u, t) for u, t, _, _ in panels if (u, t) not in with_data and (u, t) not in ALLOWED_EMPTY]
+
+    started = time.monotonic()
+    try:
+        wait_until(lambda: not missing(), timeout=150, interval=3, message="every panel to return data")
+    except TimeoutError:
+        lines = [f"{u} / {t}: {[e for e, _ in targets]}" for u, t, targets, _ in panels
+                 if (u, t) not in with_data and (u, t) not in ALLOWED_EMPTY]
+        raise AssertionError("panels with no data:\n" + "\n".join(lines)) from None
+    waited = time.monotonic() - started
+    missing()  # give allow-listed panels their chance to show data too
+
+    for uid, name, query, var in var_queries:
+        values = label_values(base, query)
+        assert values, f"{uid}: variable ${name} ({query}) has no values"
+        default = var.get("current", {}).get("value")
+        assert default == ["$__all"] or default in values, f"{uid}: ${name} default {default!r} not in {values}"
+
+    empty_allowed = [f"  {u} / {t}: {why}" + (" (had data)" if (u, t) in with_data else " (empty)")
+                     for (u, t), why in ALLOWED_EMPTY.items()]
+    SUMMARY.extend([f"{len(with_data)} of {len(panels)} panels returned data (Prometheus; waited "
+                    f"{waited:.0f} s after the targets were up); {len(var_queries)} variables have values",
+                    f"allowed to be empty ({len(ALLOWED_EMPTY)}):", *empty_allowed])
+    assert len(with_data) >= len(panels) - len(ALLOWED_EMPTY)
