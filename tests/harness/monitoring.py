@@ -47,6 +47,16 @@ def promql(base_url: str, expr: str, time: float | None = None) -> list:
     return data["data"]["result"]
 
 
+def _workdir(prefix: str, files: dict[str, str]) -> Path:
+    """A fresh directory holding ``files`` ({relative path: text})."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    for rel, text in files.items():
+        path = workdir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return workdir
+
+
 def start_prometheus(config_text: str, rule_files: dict[str, str] | None = None,
                      extra_args: list[str] | None = None) -> Proc:
     """Prometheus on a free port with ``config_text`` as prometheus.yml.
@@ -54,12 +64,7 @@ def start_prometheus(config_text: str, rule_files: dict[str, str] | None = None,
     ``rule_files`` maps a relative path (as the config's rule_files name it) to
     the file's text; it is written next to the config. ``proc.base_url`` is set.
     """
-    workdir = Path(tempfile.mkdtemp(prefix="vigil-prom-"))
-    (workdir / "prometheus.yml").write_text(config_text)
-    for rel, text in (rule_files or {}).items():
-        path = workdir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    workdir = _workdir("vigil-prom-", {"prometheus.yml": config_text, **(rule_files or {})})
     port = free_port()
     argv = [binary("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
@@ -73,12 +78,7 @@ def start_prometheus(config_text: str, rule_files: dict[str, str] | None = None,
 
 def start_alertmanager(config_text: str, files: dict[str, str] | None = None) -> Proc:
     """Alertmanager on a free port (clustering off); ``files`` are written beside the config."""
-    workdir = Path(tempfile.mkdtemp(prefix="vigil-am-"))
-    (workdir / "alertmanager.yml").write_text(config_text)
-    for rel, text in (files or {}).items():
-        path = workdir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    workdir = _workdir("vigil-am-", {"alertmanager.yml": config_text, **(files or {})})
     port = free_port()
     argv = [binary("prometheus-alertmanager", "alertmanager"),
             f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
