@@ -1,0 +1,12 @@
+# Prometheus: validate the config and the rules, and run the rules' unit tests.
+# Included by the Makefile. promtool comes with Prometheus (Debian: prometheus).
+PROMTOOL ?= promtool
+
+.PHONY: check-prometheus
+CHECKS += check-prometheus
+
+check-prometheus: ## promtool: check prometheus.yml and the rules, run the rule unit tests
+	@command -v $(PROMTOOL) >/dev/null || { echo "promtool not found: apt-get install prometheus" >&2; exit 1; }
+	$(PROMTOOL) check config prometheus/prometheus.yml
+	$(PROMTOOL) check rules prometheus/rules/*.yml
+	$(PROMTOOL) test rules prometheus/tests/*.yml
