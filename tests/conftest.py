@@ -29,10 +29,19 @@ def postgres():
 
 
 @pytest.fixture(scope="session")
-def redis_url():
+def redis_server():
     proc, url = start_redis()
     yield url
     proc.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The session's redis-server, emptied: no rate-limit window, block or cache entry leaks between tests."""
+    import redis
+
+    redis.Redis.from_url(redis_server).flushall()
+    return redis_server
 
 
 @pytest.fixture

@@ -67,7 +67,8 @@ def test_rate_limit_429_with_retry_after(backend_factory):
 
 
 def test_rate_limit_holds_across_workers_with_redis(backend_factory, redis_url):
-    be = backend_factory(env={"RATE_LIMIT_PER_MINUTE": "10", "REDIS_URL": redis_url, "BLOCK_AFTER_EVENTS": "3"},
+    be = backend_factory(env={"RATE_LIMIT_PER_MINUTE": "10", "REDIS_URL": redis_url, "BLOCK_AFTER_EVENTS": "3",
+                              "BLOCK_SECONDS": "5"},
                          workers=2)
     _not_near_minute_end()
     codes = [request("GET", be.base_url + "/api/models")[0] for _ in range(20)]
