@@ -1,7 +1,7 @@
 """The benchmark's app: one small JSON endpoint, instrumented per BENCH_VARIANT.
 
     none            no instrumentation
-    metrics         Vigil's middleware, metrics only (no access log)
+    metrics         Vigil's middleware, metrics only (no request ids, no access log)
     full            Vigil's instrument(): metrics + request ids + JSON access log
     full+tracing    the same with OpenTelemetry tracing at its default sampling
     instrumentator  prometheus-fastapi-instrumentator, for comparison
@@ -27,7 +27,7 @@ if variant == "metrics":
     from observability import ObservabilityMiddleware, exposition
 
     app.add_route("/metrics", exposition.metrics_endpoint)
-    app.add_middleware(ObservabilityMiddleware, access_log=False)
+    app.add_middleware(ObservabilityMiddleware, access_log=False, request_ids=False)
 elif variant in ("full", "full+tracing"):
     from observability import instrument
 

@@ -5,20 +5,17 @@ tasks and contextvars behave, and the per-request cost stays a few microseconds.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
 
-from . import metrics
+from . import logs, metrics
 from .context import request_id
 
 UNMATCHED_ROUTE = "unmatched"  # shared http_route of every request no route matched
 # OpenTelemetry folds unknown methods into _OTHER so a client cannot mint series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
-
-access_logger = logging.getLogger("access")
 
 
 def route_template(scope) -> str:
@@ -31,9 +28,18 @@ def route_template(scope) -> str:
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app, access_log: bool = True, tracer=None, skip_paths=("/metrics",)):
+    """HTTP metrics always; request ids, the access log and server spans when asked for.
+
+    ``request_ids``: take X-Request-ID (or make one), expose it to logs, echo it in the response.
+    ``access_log``: one JSON line per request (implies request ids).
+    ``tracer``: a tracing.ServerTracer, or None.
+    """
+
+    def __init__(self, app, access_log: bool = True, tracer=None, skip_paths=("/metrics",),
+                 request_ids: bool = True):
         self.app = app
         self.access_log = access_log
+        self.request_ids = request_ids or access_log
         self.tracer = tracer
         self.skip_paths = frozenset(skip_paths)
         self._children = {}  # (method, route, status) -> histogram child, to skip labels() lookups
@@ -53,26 +59,33 @@ class ObservabilityMiddleware:
             return
 
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
-        rid = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                rid = candidate if _VALID_REQUEST_ID.match(candidate) else None
-                break
-        rid = rid or os.urandom(16).hex()  # 4x cheaper than uuid4().hex
-        token = request_id.set(rid)
-        rid_header = (b"x-request-id", rid.encode())
         status = 500
+        token = None
+        if self.request_ids:
+            rid = None
+            for name, value in scope["headers"]:
+                if name == b"x-request-id":
+                    candidate = value.decode("latin-1")
+                    rid = candidate if _VALID_REQUEST_ID.match(candidate) else None
+                    break
+            rid = rid or os.urandom(16).hex()  # 4x cheaper than uuid4().hex
+            token = request_id.set(rid)
+            rid_header = (b"x-request-id", rid.encode())
+
+            async def send_wrapper(message):
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [*message.get("headers", ()), rid_header]
+                await send(message)
+        else:
+            async def send_wrapper(message):
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
         span = self.tracer.start(scope, method) if self.tracer else None
-
-        async def send_wrapper(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [rid_header]
-            await send(message)
-
         active = self._active.get(method)
         if active is None:
             active = self._active[method] = metrics.HTTP_ACTIVE_REQUESTS.labels(method)
@@ -90,16 +103,14 @@ class ObservabilityMiddleware:
             active.dec()
             route = route_template(scope)
             if self.access_log:  # before finish(): the span is still current, so the line gets its trace_id
-                access_logger.info(
-                    "%s %s %d", method, route, status,
-                    extra={"method": method, "route": route, "path": scope["path"],
-                           "status": status, "duration_ms": round(duration * 1000, 3)})
-            exemplar = None
-            if span is not None:
-                exemplar = self.tracer.finish(span, route, status, error)
+                logs.access(f"{method} {route} {status}",
+                            {"method": method, "route": route, "path": scope["path"],
+                             "status": status, "duration_ms": round(duration * 1000, 3)})
+            exemplar = self.tracer.finish(span, route, status, error) if span is not None else None
             child = self._histogram(method, route, str(status))
             if exemplar:
                 child.observe(duration, exemplar)
             else:
                 child.observe(duration)
-            request_id.reset(token)
+            if token is not None:
+                request_id.reset(token)

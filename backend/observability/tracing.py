@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
 from opentelemetry.trace import SpanKind, StatusCode
 
-from . import logs
+from . import exposition, logs
 from .middleware import UNMATCHED_ROUTE
 
 DEFAULT_RATIO = 0.1  # seed 004: sample 10 % of new traces; a sampled parent is always followed
@@ -121,6 +121,7 @@ def setup_tracing(service: str, version: str = "0.0.0") -> ServerTracer:
     logs._trace_ids = current_ids
     # Exemplars exist only in single-process prometheus_client (no PROMETHEUS_MULTIPROC_DIR).
     exemplars = not os.getenv("PROMETHEUS_MULTIPROC_DIR")
+    exposition.exemplars_wanted = exemplars  # /metrics then answers OpenMetrics to scrapers that accept it
     return ServerTracer(trace.get_tracer("observability.http"), exemplars)
 
 
