@@ -19,7 +19,7 @@ from .api import admin, health, stats, workflows
 from .api.deps import injected_http_fault
 from .db.demo_data import seed_catalogue
 from .db.session import init_schema, make_engine, make_sessionmaker
-from .domain.workflows import WorkflowRunner
+from .domain.workflows import WorkflowRunner, fail_abandoned
 from .security.guard import GuardMiddleware, SecurityGuard
 from .security.limits import rate_limit
 from .settings import Settings, get_settings
@@ -66,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             init_schema(svc.engine)
             seed_catalogue(svc.sessions)
+            if abandoned := fail_abandoned(svc.sessions):
+                log.warning("workflows left unfinished by a previous process marked failed",
+                            extra={"count": abandoned})
         except Exception as exc:  # the app still starts: /health answers, /ready says why
             log.error("schema creation failed; is the database up?", extra={"error": repr(exc)})
         log.info("backend started", extra={"version": __version__, "redis": bool(settings.redis_url),

@@ -78,3 +78,19 @@ def test_in_memory_cache_hits(backend):
     text = scrape(backend.base_url)
     assert sample(text, "llm_cache_lookups_total", result="hit") == 1
     assert sample(text, "llm_cache_lookups_total", result="miss") == 1
+
+
+def test_workflows_abandoned_by_a_dead_process_are_failed_at_start(backend_factory, pg_database, postgres):
+    """A process killed mid-run leaves rows pending/running; the next start closes the old ones."""
+    first = backend_factory(env={"DATABASE_URL": pg_database})
+    run_workflow(first.base_url)  # schema and catalogue exist
+    first.stop()
+    db = pg_database.rsplit("/", 1)[1]
+    postgres.execute("INSERT INTO workflows (id, name, tenant, status, input, created_at, input_tokens, "
+                     "output_tokens, cost_usd) VALUES ('old-run', 'x', 'default', 'running', '', "
+                     "now() at time zone 'utc' - interval '1 hour', 0, 0, 0), ('new-run', 'x', 'default', "
+                     "'pending', '', now() at time zone 'utc', 0, 0, 0)", db=db)
+    second = backend_factory(env={"DATABASE_URL": pg_database})
+    old = request("GET", second.base_url + "/api/workflows/old-run")[2]
+    assert (old["status"], old["error_type"]) == ("failed", "interrupted") and old["finished_at"]
+    assert request("GET", second.base_url + "/api/workflows/new-run")[2]["status"] == "pending"

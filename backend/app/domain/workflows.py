@@ -14,8 +14,10 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from opentelemetry import trace
+from sqlalchemy import update
 
 from observability import metrics
 
@@ -31,6 +33,20 @@ log = logging.getLogger("workflows")
 ASSET_TYPES = {"writer": "article", "coder": "code", "summarizer": "summary", "researcher": "research_brief"}
 APPROVAL_RATE = 0.8  # share of reviewed assets the simulated reviewer approves
 tracer = trace.get_tracer("app.workflows")
+
+
+def fail_abandoned(sessions, older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Mark workflows a dead process left pending or running as failed ("interrupted").
+
+    Run at start-up. Runs take seconds, so anything still unfinished after ``older_than``
+    belongs to no live worker, even when several workers start together.
+    """
+    cutoff = utcnow() - older_than
+    with sessions.begin() as s:
+        result = s.execute(update(Workflow)
+                           .where(Workflow.status.in_(("pending", "running")), Workflow.created_at < cutoff)
+                           .values(status="failed", error_type="interrupted", finished_at=utcnow()))
+        return result.rowcount
 
 
 class Overloaded(Exception):
