@@ -1,7 +1,11 @@
 """Shared request dependencies."""
 from __future__ import annotations
 
-from fastapi import Request
+import random
+
+from fastapi import HTTPException, Request
+
+from ..domain.faults import FAULTS
 
 
 def services(request: Request):
@@ -19,12 +23,6 @@ def tenant(request: Request) -> str:
 
 def injected_http_fault(request: Request) -> None:
     """Answer 503 for the share of requests set by PUT /api/admin/faults (error-burst demos)."""
-    import random
-
-    from fastapi import HTTPException
-
-    from ..domain.faults import FAULTS
-
     rate = FAULTS.http_error()
     if rate and random.random() < rate:
         raise HTTPException(503, "injected fault (PUT /api/admin/faults)")

@@ -87,11 +87,16 @@ class GuardMiddleware:
                           scope.get("query_string", b"").decode("latin-1"))
         if kind:
             self.guard.record_event(client, kind)
-        length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
-        if length is not None:
-            if length.isdigit() and int(length) > self.max_body:
-                await self._too_large(send)
-                return
+        length = chunked = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = value
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await self._too_large(send)
+            return
+        if chunked is None:  # a declared length within the limit, or no body at all (most GETs)
             await self.app(scope, receive, send)
             return
         # No Content-Length (chunked upload): buffer up to the limit, then replay it to the app.
