@@ -12,8 +12,8 @@ import subprocess
 import pytest
 import yaml
 from harness import wait_until
-from harness.alerting import SlackReceiver, am_alerts, post_alerts, shipped_alertmanager
-from harness.monitoring import ALERTMANAGER_DIR, binary, start_alertmanager
+from harness.alerting import SlackReceiver, am_alerts, post_alerts, start_shipped_alertmanager
+from harness.monitoring import ALERTMANAGER_DIR, binary
 
 CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
 TEMPLATES = ALERTMANAGER_DIR / "templates"
@@ -134,9 +134,7 @@ def test_templates_render_a_resolved_message(tmp_path):
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory):
     receiver = SlackReceiver().start()
-    url_file = tmp_path_factory.mktemp("secret") / "slack_webhook_url"
-    url_file.write_text(receiver.url)
-    am = start_alertmanager(*shipped_alertmanager(url_file))
+    am = start_shipped_alertmanager(tmp_path_factory.mktemp("secrets"), receiver.url)
     yield am
     am.stop()
     receiver.stop()

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 from harness import Proc, http_get, start_backend, wait_until
-from harness.alerting import Delivery, SlackReceiver, post_alerts, shipped_alertmanager
+from harness.alerting import Delivery, SlackReceiver, post_alerts, start_shipped_alertmanager
 from harness.monitoring import (ALERTMANAGER_DIR, PROMETHEUS_DIR, promql, rewrite_targets,
-                                start_alertmanager, start_prometheus, wait_for_targets_up)
+                                start_prometheus, wait_for_targets_up)
 
 PROM_CONFIG = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
 AM_CONFIG = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
@@ -121,9 +121,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     receiver = SlackReceiver().start()
-    url_file = tmp_path_factory.mktemp("secrets") / "slack_webhook_url"
-    url_file.write_text(receiver.url)
-    am = start_alertmanager(*shipped_alertmanager(url_file))
+    am = start_shipped_alertmanager(tmp_path_factory.mktemp("secrets"), receiver.url)
     backend_env = {"DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('db')}/vigil.db"}
     backend = start_backend(env=backend_env)
     config = rewrite_targets((PROMETHEUS_DIR / "prometheus.yml").read_text(), {

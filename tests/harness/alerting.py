@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .monitoring import ALERTMANAGER_DIR
+from .monitoring import ALERTMANAGER_DIR, start_alertmanager
 
 # Where Compose mounts the webhook URL secret; tests point it at a temporary file.
 SLACK_URL_SECRET = "/run/secrets/slack_webhook_url"
@@ -90,6 +90,13 @@ def shipped_alertmanager(url_file: Path) -> tuple[str, dict[str, str]]:
     files = {str(p.relative_to(ALERTMANAGER_DIR)): p.read_text()
              for p in sorted((ALERTMANAGER_DIR / "templates").glob("*.tmpl"))}
     return config.replace(SLACK_URL_SECRET, str(url_file)), files
+
+
+def start_shipped_alertmanager(secret_dir: Path, slack_url: str):
+    """The shipped Alertmanager, its Slack URL secret (a file in ``secret_dir``) holding ``slack_url``."""
+    url_file = secret_dir / "slack_webhook_url"
+    url_file.write_text(slack_url)
+    return start_alertmanager(*shipped_alertmanager(url_file))
 
 
 def post_alerts(am_base_url: str, alerts: list[dict]) -> None:
