@@ -6,9 +6,13 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 BASE_URL ?= http://127.0.0.1:$(PORT)
 DURATION ?= 60
+# The Prometheus family at the shipped majors, unpacked from Debian testing by `make tools`
+# (scripts/prometheus-family.sh) and put first on PATH for every recipe: promtool, amtool, tests.
+export VIGIL_TOOLS ?= $(HOME)/.cache/vigil/tools
+export PATH := $(VIGIL_TOOLS)/unpacked/usr/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test check load bench lock
+.PHONY: help venv tools run test check load bench lock
 
 # One fragment per component (prometheus, alertmanager, grafana, compose): each adds a check-* target.
 include $(sort $(wildcard mk/*.mk))
@@ -22,10 +26,13 @@ $(VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt backen
 	$(BIN)/pip install -q --disable-pip-version-check -r backend/requirements-dev.txt -c backend/constraints.txt
 	touch $@
 
+tools: ## fetch Prometheus 3, Alertmanager 0.3x and the exporters into $(VIGIL_TOOLS); print versions
+	scripts/prometheus-family.sh
+
 run: venv ## run the backend alone on 127.0.0.1:$(PORT) (SQLite unless DATABASE_URL is set)
 	cd backend && ../$(BIN)/uvicorn app.asgi:app --host 127.0.0.1 --port $(PORT)
 
-test: venv ## run every test against real processes
+test: venv tools ## run every test against real processes
 	$(BIN)/python -m pytest tests
 
 check: $(CHECKS) ## every static check (configs, rules, dashboards); no Docker needed

@@ -6,9 +6,11 @@ test chose (``rewrite_targets``).
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
+import subprocess
 import tempfile
 import urllib.parse
 from pathlib import Path
@@ -20,12 +22,24 @@ PROMETHEUS_DIR = REPO / "prometheus"
 ALERTMANAGER_DIR = REPO / "alertmanager"
 
 
+def _tools_bin() -> str:
+    """The folder scripts/prometheus-family.sh unpacks the shipped majors into (fetched on first use)."""
+    out = subprocess.run([str(REPO / "scripts" / "prometheus-family.sh"), "--bin"], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"scripts/prometheus-family.sh failed: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+@functools.cache
 def binary(*names: str) -> str:
+    """The Prometheus-family program from the tools folder: never an older copy elsewhere on PATH."""
+    folder = _tools_bin()
     for name in names:
-        found = shutil.which(name)
+        found = shutil.which(name, path=folder)
         if found:
             return found
-    raise RuntimeError(f"none of {names} found: .ci/run installs them from Debian's packages")
+    raise RuntimeError(f"none of {names} in {folder}")
 
 
 def rewrite_targets(text: str, mapping: dict[str, str]) -> str:
