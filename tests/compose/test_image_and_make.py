@@ -75,16 +75,29 @@ def test_make_n_up_shows_the_steps():
     assert steps[2] == "scripts/urls.sh"
 
 
+def path_without(program: str, folder: Path) -> Path:
+    """A folder of symlinks to every program on PATH but ``program``: PATH as it is, minus one tool.
+    (Dropping the folders that hold ``program`` would drop make too where both sit in /usr/bin.)"""
+    folder.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not directory or not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = folder / entry.name
+            if entry.name != program and not link.exists() and os.access(entry.path, os.X_OK) \
+                    and not entry.is_dir():
+                link.symlink_to(entry.path)
+    assert shutil.which(program, path=str(folder)) is None and shutil.which("make", path=str(folder))
+    return folder
+
+
 def test_make_up_without_docker_prints_one_sentence_and_fails(tmp_path):
     # A scratch copy, so that the run cannot create .env in the repository.
     for name in ("Makefile", ".env.example", "docker-compose.yml", "docker-compose.prod.yml"):
         shutil.copy(ROOT / name, tmp_path / name)
     for name in ("mk", "scripts"):
         shutil.copytree(ROOT / name, tmp_path / name)
-    # PATH without any directory that holds a `docker` program.
-    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
-                           if d and not os.access(os.path.join(d, "docker"), os.X_OK))
-    proc = _make(["up"], tmp_path, env={**os.environ, "PATH": path})
+    proc = _make(["up"], tmp_path, env={**os.environ, "PATH": str(path_without("docker", tmp_path / "bin"))})
     assert proc.returncode != 0
     ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line and not line.startswith("make: ***")]
     assert len(ours) == 1 and "Docker is not installed" in ours[0], ours
