@@ -97,10 +97,15 @@ def test_make_up_without_docker_prints_one_sentence_and_fails(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     for name in ("mk", "scripts"):
         shutil.copytree(ROOT / name, tmp_path / name)
-    proc = _make(["up"], tmp_path, env={**os.environ, "PATH": str(path_without("docker", tmp_path / "bin"))})
-    assert proc.returncode != 0
-    ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line and not line.startswith("make: ***")]
-    assert len(ours) == 1 and "Docker is not installed" in ours[0], ours
+    env = {**os.environ, "PATH": str(path_without("docker", tmp_path / "bin"))}
+    # `up` and every target that acts on the stack run the same preflight, named in its sentence.
+    for target in ("up", "prod-up", "down", "restart", "ps", "logs", "backup", "restore", "clean"):
+        proc = _make([target, "f=backups/none.tar.gz"], tmp_path, env=env)
+        assert proc.returncode != 0, target
+        ours = [line for line in (proc.stdout + proc.stderr).splitlines()
+                if line and not line.startswith("make: ***")]
+        assert len(ours) == 1 and "Docker is not installed" in ours[0], (target, ours)
+        assert f"run 'make {target}' again" in ours[0], (target, ours)
     assert not (tmp_path / ".env").exists()
 
 
@@ -116,6 +121,16 @@ def test_scripts_parse_and_back_up_volumes_that_exist():
             assert re.search(rf"^  {re.escape(service)}:$", compose, re.M), service
             assert re.search(rf"- {re.escape(volume)}:", compose), volume
     assert "pg_dump" in (ROOT / "scripts" / "backup.sh").read_text()
+
+
+def test_env_is_read_by_one_helper():
+    """scripts/lib/env.sh is the one reader of .env: no script or make recipe parses it on its own."""
+    readers = [p for p in [*(ROOT / "scripts").rglob("*.sh"), *(ROOT / "mk").glob("*.mk"), ROOT / "Makefile"]
+               if re.search(r"s/\^[^/]*=//p", p.read_text())]
+    assert readers == [ROOT / "scripts" / "lib" / "env.sh"], readers
+    users = [p.name for p in [*(ROOT / "scripts").glob("*.sh"), *(ROOT / "mk").glob("*.mk")]
+             if "env_value" in p.read_text()]
+    assert {"urls.sh", "preflight.sh", "demo-alert.sh", "superset.mk"} <= set(users), users
 
 
 # --- secret scan -------------------------------------------------------------------------------------------------
