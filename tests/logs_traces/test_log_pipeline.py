@@ -22,7 +22,7 @@ from .alloy_syntax import Block, Ref, parse
 from .receivers import OtlpReceiver, traceparent
 
 LOKI_CONFIG = REPO / "loki" / "loki-config.yml"
-ALLOY_CONFIG = REPO / "loki" / "config.alloy"
+ALLOY_CONFIG = REPO / "alloy" / "config.alloy"
 DATASOURCES = REPO / "grafana" / "provisioning" / "datasources"
 ALLOWED_LABELS = {"service", "container", "level"}  # the brief's contract: nothing else
 METADATA = {"trace_id", "request_id"}
