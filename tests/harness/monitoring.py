@@ -15,6 +15,8 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
+import yaml
+
 from .procs import Proc, free_port, http_get, wait_until
 from .services import REPO
 
@@ -119,10 +121,16 @@ def start_node_exporter() -> Proc:
                                        f"--web.listen-address=127.0.0.1:{port}"], port)
 
 
+def compose_command(service: str) -> list[str]:
+    """The command docker-compose.yml gives ``service`` (an exporter's flags): tests pass the same."""
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"][service].get("command", [])
+
+
 def start_postgres_exporter(dsn: str) -> Proc:
     port = free_port()
     return _exporter("postgres-exporter", [binary("prometheus-postgres-exporter"),
-                                           f"--web.listen-address=127.0.0.1:{port}"],
+                                           f"--web.listen-address=127.0.0.1:{port}",
+                                           *compose_command("postgres-exporter")],
                      port, env={"DATA_SOURCE_NAME": dsn})
 
 
