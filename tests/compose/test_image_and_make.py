@@ -123,6 +123,15 @@ def test_scripts_parse_and_back_up_volumes_that_exist():
     assert "pg_dump" in (ROOT / "scripts" / "backup.sh").read_text()
 
 
+def test_make_test_without_redis_names_the_package_in_one_sentence(tmp_path):
+    env = {**os.environ, "PATH": str(path_without("redis-server", tmp_path / "bin")), "CI": ""}
+    proc = _make(["test"], ROOT, env=env)
+    assert proc.returncode != 0
+    ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line and not line.startswith("make: ***")]
+    assert ours == ["make test needs redis-server: install with 'sudo apt-get install redis-server', "
+                    "then run it again."], ours
+
+
 def test_env_is_read_by_one_helper():
     """scripts/lib/env.sh is the one reader of .env: no script or make recipe parses it on its own."""
     readers = [p for p in [*(ROOT / "scripts").rglob("*.sh"), *(ROOT / "mk").glob("*.mk"), ROOT / "Makefile"]
