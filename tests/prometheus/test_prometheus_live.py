@@ -1,7 +1,7 @@
 """The shipped prometheus.yml and rules, live.
 
 Runs real programs: PostgreSQL and Redis (session fixtures), the backend on them
-(uvicorn), Debian's prometheus-node-exporter, prometheus-postgres-exporter,
+(uvicorn), prometheus-node-exporter, prometheus-postgres-exporter (stat_statements on, as in Compose),
 prometheus-redis-exporter, prometheus-alertmanager and prometheus 3 (make tools) loading
 prometheus/prometheus.yml with only its target addresses rewritten to loopback ports
 (scrape and evaluation intervals unchanged: backend every 5 s, rules every 15 s).
