@@ -12,7 +12,7 @@ export VIGIL_TOOLS ?= $(HOME)/.cache/vigil/tools
 export PATH := $(VIGIL_TOOLS)/unpacked/usr/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run test check load bench lock
+.PHONY: help deps bench-deps venv tools run test check load bench lock
 
 # One fragment per component (prometheus, alertmanager, grafana, compose): each adds a check-* target.
 include $(sort $(wildcard mk/*.mk))
@@ -32,7 +32,13 @@ tools: ## fetch Prometheus 3, Alertmanager 0.3x and the exporters into $(VIGIL_T
 run: venv ## run the backend alone on 127.0.0.1:$(PORT) (SQLite unless DATABASE_URL is set)
 	cd backend && ../$(BIN)/uvicorn app.asgi:app --host 127.0.0.1 --port $(PORT)
 
-test: venv tools ## run every test against real processes
+deps: ## check the programs make test needs (PostgreSQL, Redis, ...): one sentence names what to install
+	@scripts/test-deps.sh test
+bench-deps:
+	@scripts/test-deps.sh bench
+
+# The whole set-up on a fresh Debian/Ubuntu clone: programs, .venv, .superset-venv, the Prometheus family.
+test: deps venv superset-venv tools ## run every test against real processes
 	$(BIN)/python -m pytest tests
 
 check: $(CHECKS) ## every static check (configs, rules, dashboards); no Docker needed
@@ -40,7 +46,7 @@ check: $(CHECKS) ## every static check (configs, rules, dashboards); no Docker n
 load: venv ## send mixed traffic to BASE_URL for DURATION seconds
 	cd backend && ../$(BIN)/python -m loadgen --base-url $(BASE_URL) --duration $(DURATION)
 
-bench: venv ## benchmark the instrumentation's overhead (prints a table)
+bench: bench-deps venv ## benchmark the instrumentation's overhead (prints a table)
 	$(BIN)/python bench/instrumentation.py
 
 lock: ## re-pin backend/constraints.txt from requirements*.txt in a scratch venv

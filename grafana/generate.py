@@ -10,8 +10,8 @@ every panel returns data against real Prometheus and PostgreSQL.
 
 Queries use the recording rules of prometheus/rules/recording.yml where one exists
 (level:metric:operations names); raw metric names come from backend/observability/metrics.py.
-Exporter metrics are limited to names that both the Debian exporters used in tests
-(node_exporter 1.5, postgres_exporter 0.11, redis_exporter 1.45) and the pinned images expose.
+Exporter metrics are names the exporters of the tests (make tools: node_exporter 1.11,
+postgres_exporter 0.19, redis_exporter 1.86) and the pinned images both expose.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ DASHBOARDS = {
     "vigil-business": ("Vigil / Business analytics", "business", "business"),
 }
 
-# Levels of log lines worth an "errors" panel, as loki/config.alloy spells them.
+# Levels of log lines worth an "errors" panel, as alloy/config.alloy spells them.
 ERROR_LEVELS = "error|critical|fatal|panic"
 
 # Availability SLO of prometheus/rules (99.9 % of requests not 5xx): the error budget is 0.1 %.
@@ -437,6 +437,10 @@ def infrastructure() -> dict:
     ri = "$__rate_interval"
     fs = 'fstype!~"tmpfs|ramfs|devtmpfs|squashfs|overlay|nsfs|fuse.*|autofs"'
     pg = 'job="postgres-exporter"'
+    # Mean seconds per call of each statement over the range, and its text (queryid -> query).
+    pg_mean = (f"sum by (datname, queryid) (increase(pg_stat_statements_seconds_total{{{pg}}}[$__range])) / "
+               f"sum by (datname, queryid) (increase(pg_stat_statements_calls_total{{{pg}}}[$__range])) > 0")
+    pg_text = f"max by (queryid, query) (pg_stat_statements_query_id{{{pg}}})"
     rd = 'job="redis-exporter"'
     up_map = [{"type": "value", "options": {"0": {"text": "down", "color": "red", "index": 0},
                                              "1": {"text": "up", "color": "green", "index": 1}}}]
@@ -488,6 +492,12 @@ def infrastructure() -> dict:
                    "s.rows FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
                    "WHERE d.datname = current_database() ORDER BY s.mean_exec_time DESC LIMIT 10")],
               "short", w=24),
+        panel("table", "Slowest queries", "Statements with the highest mean time over the dashboard's range, "
+              "with their total time (postgres-exporter's stat_statements collector; every database).",
+              [prom(f"topk(10, {pg_mean}) * on (queryid) group_left (query) {pg_text}", "mean", True, "table"),
+               prom(f"(sum by (datname, queryid) (increase(pg_stat_statements_seconds_total{{{pg}}}[$__range]))"
+                    f" and on (datname, queryid) topk(10, {pg_mean})) * on (queryid) group_left (query) {pg_text}",
+                    "total", True, "table")], "s", w=24),
         row("Redis"),
         panel("stat", "Redis up", "Whether redis-exporter can reach Redis.",
               [prom(f"redis_up{{{rd}}}", "up")], "short", w=4, mappings=up_map, steps=updown),

@@ -9,6 +9,8 @@ UP_TIMEOUT ?= 300
 s ?=
 f ?=
 COMPOSE_CHECK = $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/compose/docker-compose))
+# The targets that act on a created stack check Docker, Compose and .env first: one sentence, not a raw error.
+PREFLIGHT = @COMPOSE="$(COMPOSE)" scripts/preflight.sh docker $@
 
 .PHONY: up down restart ps status logs check-compose backup restore prod-up clean
 CHECKS += check-compose
@@ -19,17 +21,21 @@ up: ## start the stack (creates .env on first run), wait until healthy, print th
 	@scripts/urls.sh
 
 down: ## stop and remove the containers (volumes, i.e. data, are kept)
+	$(PREFLIGHT)
 	$(COMPOSE) down
 
 restart: ## restart every service, or one: make restart s=grafana
+	$(PREFLIGHT)
 	$(COMPOSE) restart $(s)
 
 ps: ## each service's state and health
+	$(PREFLIGHT)
 	$(COMPOSE) ps --all --format 'table {{.Service}}\t{{.State}}\t{{.Status}}'
 
 status: ps ## same as ps
 
 logs: ## follow the logs of every service, or one: make logs s=backend
+	$(PREFLIGHT)
 	$(COMPOSE) logs -f --tail=200 $(s)
 
 check-compose: venv ## validate docker-compose.yml and the prod overlay with the real Compose (no Docker needed)
@@ -38,16 +44,19 @@ check-compose: venv ## validate docker-compose.yml and the prod overlay with the
 	$(COMPOSE_CHECK) --env-file .env.example $(PROD_FILES) config --quiet
 
 backup: ## PostgreSQL, Prometheus, Loki and Grafana to backups/vigil-<date>.tar.gz
+	$(PREFLIGHT)
 	COMPOSE="$(COMPOSE)" scripts/backup.sh
 
 restore: ## put a backup back: make restore f=backups/vigil-<date>.tar.gz
+	$(PREFLIGHT)
 	@test -n "$(f)" || { echo "Name the archive: make restore f=backups/vigil-<date>.tar.gz" >&2; exit 1; }
 	COMPOSE="$(COMPOSE)" scripts/restore.sh $(f)
 
 prod-up: ## start with docker-compose.prod.yml (secrets required; see docs/production.md)
-	@COMPOSE="$(COMPOSE) $(PROD_FILES)" scripts/preflight.sh prod
+	@COMPOSE="$(COMPOSE) $(PROD_FILES)" scripts/preflight.sh prod $@
 	$(COMPOSE) $(PROD_FILES) up -d --build --wait --wait-timeout $(UP_TIMEOUT)
 	$(COMPOSE) $(PROD_FILES) ps
 
 clean: ## remove the containers AND the volumes (all metrics, logs, dashboards state, database)
+	$(PREFLIGHT)
 	$(COMPOSE) down --volumes --remove-orphans

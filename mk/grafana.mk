@@ -3,9 +3,9 @@
 .PHONY: dashboards check-grafana
 CHECKS += check-grafana
 
-dashboards: ## regenerate grafana/dashboards/*/*.json from grafana/generate.py
+dashboards: venv ## regenerate grafana/dashboards/*/*.json from grafana/generate.py
 	$(BIN)/python grafana/generate.py
 
-check-grafana: ## lint Grafana provisioning, dashboards and LogQL; fail if the JSON is not regenerated
+check-grafana: venv ## lint Grafana provisioning, dashboards and LogQL; fail if the JSON is not regenerated
 	$(BIN)/python grafana/generate.py --check
 	$(BIN)/python -m pytest -q tests/grafana/test_static.py tests/grafana/test_logql.py

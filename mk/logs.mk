@@ -1,4 +1,4 @@
-# Loki + Alloy: static checks of loki/loki-config.yml and loki/config.alloy (neither program
+# Loki + Alloy: static checks of loki/loki-config.yml and alloy/config.alloy (neither program
 # runs without Docker). The full checks, with the real backend's output, run in `make test`.
 
 .PHONY: check-logs

@@ -9,7 +9,7 @@ up-bi: ## start the stack with Superset (profile bi), then open http://localhost
 	@scripts/preflight.sh dev
 	COMPOSE_PROFILES=bi $(COMPOSE) up -d --build --wait --wait-timeout $(UP_TIMEOUT)
 	@scripts/urls.sh
-	@echo "Superset: http://localhost:$$(sed -n 's/^SUPERSET_PORT=//p' .env | tail -n 1 | grep . || echo 8088)"
+	@. scripts/lib/env.sh && echo "Superset: http://localhost:$$(env_value SUPERSET_PORT 8088)"
 
 superset-venv: $(SUPERSET_VENV)/.installed ## create .superset-venv (apache-superset, pinned) for the Superset tests
 $(SUPERSET_VENV)/.installed: superset/requirements.txt superset/constraints.txt

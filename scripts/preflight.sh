@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
-# Checks before `make up` / `make prod-up`. Each failure prints one sentence and exits 1.
+# Checks before the Docker targets. Each failure prints one sentence and exits 1.
 #   scripts/preflight.sh dev    Docker + Compose v2, .env (created from .env.example), free host ports
 #   scripts/preflight.sh prod   the same, and every secret set and different from its development default
+#   scripts/preflight.sh docker TARGET   Docker + Compose v2 and an existing .env, for the targets that act
+#                               on a stack already created (down, ps, logs, restart, backup, restore, clean)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-dev}
+target=${2:-up}   # named in the messages: "then run 'make <target>' again"
 compose=${COMPOSE:-docker compose}
 
 fail() { echo "$*" >&2; exit 1; }
 
-# value NAME FILE: the last NAME=value in an env file (no shell evaluation of the file).
-value() { sed -n "s/^$1=//p" "$2" | tail -n 1; }
+. scripts/lib/env.sh
+value() { env_value "$1" "" "$2"; }   # NAME FILE
 
 command -v docker >/dev/null 2>&1 ||
-  fail "Docker is not installed (no 'docker' on PATH): install Docker Engine or Docker Desktop with Compose v2, then run 'make up' again."
+  fail "Docker is not installed (no 'docker' on PATH): install Docker Engine or Docker Desktop with Compose v2, then run 'make $target' again."
 docker info >/dev/null 2>&1 ||
-  fail "Docker is installed but its daemon is not reachable: start Docker (or add your user to the 'docker' group), then run 'make up' again."
+  fail "Docker is installed but its daemon is not reachable: start Docker (or add your user to the 'docker' group), then run 'make $target' again."
 version=$($compose version --short 2>/dev/null) ||
-  fail "Docker Compose v2 is missing: install the Compose plugin so that 'docker compose version' works, then run 'make up' again."
+  fail "Docker Compose v2 is missing: install the Compose plugin so that 'docker compose version' works, then run 'make $target' again."
 # !reset/!override in docker-compose.prod.yml need Compose 2.24.4 or later (v5 is the newest line).
 IFS=. read -r major minor _ <<<"${version#v}"
 if [ "${major:-0}" -lt 2 ] || { [ "$major" -eq 2 ] && [ "${minor:-0}" -lt 24 ]; }; then
   fail "Docker Compose $version is too old: Vigil needs 2.24 or later ('docker compose version'), please upgrade."
+fi
+
+if [ "$mode" = docker ]; then
+  [ -f .env ] || fail "There is no .env here, so no Vigil stack was created from this folder: run 'make up' first."
+  exit 0
 fi
 
 if [ ! -f .env ]; then

@@ -6,6 +6,7 @@
 #
 #   scripts/prometheus-family.sh          fetch (once) and print "name version" for each program
 #   scripts/prometheus-family.sh --bin    print only the folder of the binaries (for PATH)
+#   scripts/prometheus-family.sh --root   print the unpacked root (alertmanager's working folder)
 #
 # VIGIL_TOOLS chooses the cache folder (default ~/.cache/vigil/tools). Needs apt-get and dpkg-deb.
 set -euo pipefail
@@ -40,15 +41,32 @@ fetch() {
     fail "apt-get download ${packages[*]} failed"
   rm -rf "$root/unpacked.new"
   for deb in "$root"/debs/*.deb; do dpkg-deb -x "$deb" "$root/unpacked.new"; done
+  relocate_alertmanager "$root/unpacked.new"
   rm -rf "$root/unpacked" && mv "$root/unpacked.new" "$root/unpacked"
   rm -rf "$root/lists" "$root/cache" "$root/debs"   # keep only what runs
+}
+
+# Debian's alertmanager reads its default templates (and UI) from the absolute path
+# /usr/share/prometheus/alertmanager, which exists only when the package is installed; it
+# refuses to start without default.tmpl. Rewrite that path, in place and at the same length,
+# to the relative usr/share/prometheus//alertmanager: run from the unpacked root (as the
+# tests do), the binary finds the package's own files there. Nothing else in it changes.
+relocate_alertmanager() {
+  local am=$1/usr/bin/prometheus-alertmanager
+  grep -q -a /usr/share/prometheus/alertmanager "$am" || return 0
+  perl -0777 -pi -e 's{/usr/share/prometheus/alertmanager}{usr/share/prometheus//alertmanager}g' "$am"
 }
 
 have_all() { for p in "${programs[@]}"; do [ -x "$bin/$p" ] || return 1; done; }
 
 have_all || fetch >&2
+relocate_alertmanager "$root/unpacked"   # a cache unpacked before this step existed
 have_all || fail "after fetching, some programs are still missing from $bin"
 
+if [ "${1:-}" = --root ]; then   # the folder alertmanager must run in (see relocate_alertmanager)
+  echo "$root/unpacked"
+  exit 0
+fi
 if [ "${1:-}" = --bin ]; then
   echo "$bin"
   exit 0

@@ -2,7 +2,8 @@
 # Prints where everything is, after `make up`. Ports and the Grafana login come from .env.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-value() { v=$(sed -n "s/^$1=//p" .env 2>/dev/null | tail -n 1); echo "${v:-$2}"; }
+. scripts/lib/env.sh
+value() { env_value "$1" "$2"; }   # NAME DEFAULT, from .env
 
 cat <<TEXT
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
 from harness import running_procs, start_backend, start_postgres, start_redis  # noqa: E402
 
 STRICT = os.environ.get("CI", "").lower() == "true" or os.environ.get("VIGIL_STRICT") == "1"
+
+# Every temporary file and folder of the run (process logs, Prometheus, Alertmanager and PostgreSQL
+# data, pytest's tmp_path, what the started programs write to $TMPDIR) goes into one folder, removed
+# when the run ends: nothing is left behind in /tmp, whatever a test forgot.
+RUN_TMP = tempfile.mkdtemp(prefix="vigil-run-")
+os.chmod(RUN_TMP, 0o755)  # the postgres account (harness/services.py) must reach its cluster in here
+tempfile.tempdir = RUN_TMP
+os.environ["TMPDIR"] = RUN_TMP
+
+
+def pytest_unconfigure(config):
+    for proc in running_procs():
+        proc.stop()
+    shutil.rmtree(RUN_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """alertmanager/alertmanager.yml and its templates, checked with the real tools.
 
-Runs Debian's `amtool` (check-config, config routes test, template render) and
-a real `prometheus-alertmanager` (inhibition), both version 0.25 like CI.
+Runs `amtool` (check-config, config routes test, template render) and
+a real `prometheus-alertmanager` (inhibition), both 0.33 from make tools (the pinned image's minor).
 """
 from __future__ import annotations
 

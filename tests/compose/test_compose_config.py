@@ -151,7 +151,7 @@ def test_grafana_has_every_variable_its_provisioning_expands(dev, prod):
 
 def test_service_urls_in_mounted_configs_point_at_exposed_ports(dev):
     """http://<service>:<port> in alertmanager.yml, config.alloy, the backend's environment, ..."""
-    texts = [p.read_text() for d in ("alertmanager", "loki", "prometheus") if (ROOT / d).is_dir()
+    texts = [p.read_text() for d in ("alertmanager", "alloy", "loki", "prometheus") if (ROOT / d).is_dir()
              for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".alloy")]
     texts += [str(v) for svc in dev["services"].values() for v in svc.get("environment", {}).values()]
     found = []

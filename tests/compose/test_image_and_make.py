@@ -75,19 +75,37 @@ def test_make_n_up_shows_the_steps():
     assert steps[2] == "scripts/urls.sh"
 
 
+def path_without(program: str, folder: Path) -> Path:
+    """A folder of symlinks to every program on PATH but ``program``: PATH as it is, minus one tool.
+    (Dropping the folders that hold ``program`` would drop make too where both sit in /usr/bin.)"""
+    folder.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not directory or not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = folder / entry.name
+            if entry.name != program and not link.exists() and os.access(entry.path, os.X_OK) \
+                    and not entry.is_dir():
+                link.symlink_to(entry.path)
+    assert shutil.which(program, path=str(folder)) is None and shutil.which("make", path=str(folder))
+    return folder
+
+
 def test_make_up_without_docker_prints_one_sentence_and_fails(tmp_path):
     # A scratch copy, so that the run cannot create .env in the repository.
     for name in ("Makefile", ".env.example", "docker-compose.yml", "docker-compose.prod.yml"):
         shutil.copy(ROOT / name, tmp_path / name)
     for name in ("mk", "scripts"):
         shutil.copytree(ROOT / name, tmp_path / name)
-    # PATH without any directory that holds a `docker` program.
-    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
-                           if d and not os.access(os.path.join(d, "docker"), os.X_OK))
-    proc = _make(["up"], tmp_path, env={**os.environ, "PATH": path})
-    assert proc.returncode != 0
-    ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line and not line.startswith("make: ***")]
-    assert len(ours) == 1 and "Docker is not installed" in ours[0], ours
+    env = {**os.environ, "PATH": str(path_without("docker", tmp_path / "bin"))}
+    # `up` and every target that acts on the stack run the same preflight, named in its sentence.
+    for target in ("up", "prod-up", "down", "restart", "ps", "logs", "backup", "restore", "clean"):
+        proc = _make([target, "f=backups/none.tar.gz"], tmp_path, env=env)
+        assert proc.returncode != 0, target
+        ours = [line for line in (proc.stdout + proc.stderr).splitlines()
+                if line and not line.startswith("make: ***")]
+        assert len(ours) == 1 and "Docker is not installed" in ours[0], (target, ours)
+        assert f"run 'make {target}' again" in ours[0], (target, ours)
     assert not (tmp_path / ".env").exists()
 
 
@@ -103,6 +121,25 @@ def test_scripts_parse_and_back_up_volumes_that_exist():
             assert re.search(rf"^  {re.escape(service)}:$", compose, re.M), service
             assert re.search(rf"- {re.escape(volume)}:", compose), volume
     assert "pg_dump" in (ROOT / "scripts" / "backup.sh").read_text()
+
+
+def test_make_test_without_redis_names_the_package_in_one_sentence(tmp_path):
+    env = {**os.environ, "PATH": str(path_without("redis-server", tmp_path / "bin")), "CI": ""}
+    proc = _make(["test"], ROOT, env=env)
+    assert proc.returncode != 0
+    ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line and not line.startswith("make: ***")]
+    assert ours == ["make test needs redis-server: install with 'sudo apt-get install redis-server', "
+                    "then run it again."], ours
+
+
+def test_env_is_read_by_one_helper():
+    """scripts/lib/env.sh is the one reader of .env: no script or make recipe parses it on its own."""
+    readers = [p for p in [*(ROOT / "scripts").rglob("*.sh"), *(ROOT / "mk").glob("*.mk"), ROOT / "Makefile"]
+               if re.search(r"s/\^[^/]*=//p", p.read_text())]
+    assert readers == [ROOT / "scripts" / "lib" / "env.sh"], readers
+    users = [p.name for p in [*(ROOT / "scripts").glob("*.sh"), *(ROOT / "mk").glob("*.mk")]
+             if "env_value" in p.read_text()]
+    assert {"urls.sh", "preflight.sh", "demo-alert.sh", "superset.mk"} <= set(users), users
 
 
 # --- secret scan -------------------------------------------------------------------------------------------------

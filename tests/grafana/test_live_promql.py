@@ -1,6 +1,6 @@
 """Every Prometheus query of every dashboard panel returns data from a real stack.
 
-Real programs (conftest.py): Prometheus 2.42 with the shipped prometheus.yml (targets
+Real programs (conftest.py): Prometheus 3.5 (make tools) with the shipped prometheus.yml (targets
 rewritten) and rules, the backend on PostgreSQL + Redis, node/postgres/redis exporters,
 Alertmanager, the project's load generator and abusive clients. Queries are expanded as
 Grafana would ($__rate_interval, $__interval, $__range, template variables at their

@@ -1,6 +1,6 @@
 """LogQL of the dashboards: labels the collector really attaches, and queries that parse.
 
-Runs no program (Loki and Alloy cannot run here). Reads loki/config.alloy to learn which
+Runs no program (Loki and Alloy cannot run here). Reads alloy/config.alloy to learn which
 labels and structured-metadata keys Alloy attaches, and checks every Loki query of every
 panel and variable with a small LogQL grammar: balanced brackets and quotes, stream
 selectors Loki accepts, known functions and pipeline stages, valid range durations.
@@ -13,7 +13,7 @@ from harness import REPO
 
 from .panels import datasources, dashboards, expand, queries, variables
 
-ALLOY_CONFIG = REPO / "loki" / "config.alloy"
+ALLOY_CONFIG = REPO / "alloy" / "config.alloy"
 CONTRACT_LABELS = {"service", "container", "level"}  # the brief's contract for Alloy's labels
 FUNCTIONS = {"count_over_time", "rate", "bytes_over_time", "bytes_rate", "sum_over_time", "avg_over_time",
              "max_over_time", "min_over_time", "quantile_over_time", "absent_over_time",
@@ -23,7 +23,7 @@ MATCHER = re.compile(r'\s*([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*
 
 
 def alloy_labels() -> tuple[set[str], set[str]]:
-    """(labels, structured-metadata keys) that loki/config.alloy attaches to log lines."""
+    """(labels, structured-metadata keys) that alloy/config.alloy attaches to log lines."""
     text = re.sub(r"//[^\n]*", "", ALLOY_CONFIG.read_text())
     labels = {m for m in re.findall(r'target_label\s*=\s*"(\w+)"', text) if not m.startswith("__")}
 
@@ -131,7 +131,7 @@ def loki_texts() -> list[tuple[str, str]]:
 
 def test_alloy_attaches_the_contract_labels():
     labels, metadata = alloy_labels()
-    assert labels == CONTRACT_LABELS, f"loki/config.alloy attaches {labels}"
+    assert labels == CONTRACT_LABELS, f"alloy/config.alloy attaches {labels}"
     assert {"trace_id", "request_id"} <= metadata, f"structured metadata: {metadata}"
 
 

@@ -1,4 +1,4 @@
-"""Prometheus, Alertmanager and the exporters, started from Debian's binaries.
+"""Prometheus 3, Alertmanager 0.3x and the exporters, from the tools folder (make tools).
 
 The shipped configs address Compose services (``backend:8000``); tests load
 them unchanged except for those addresses, rewritten to the loopback ports the
@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import urllib.parse
 from pathlib import Path
+
+import yaml
 
 from .procs import Proc, free_port, http_get, wait_until
 from .services import REPO
@@ -94,10 +96,12 @@ def start_alertmanager(config_text: str, files: dict[str, str] | None = None) ->
     """Alertmanager on a free port (clustering off); ``files`` are written beside the config."""
     workdir = _workdir("vigil-am-", {"alertmanager.yml": config_text, **(files or {})})
     port = free_port()
-    argv = [binary("prometheus-alertmanager", "alertmanager"),
-            f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
+    program = binary("prometheus-alertmanager", "alertmanager")
+    argv = [program, f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
-    proc = Proc("alertmanager", argv, cwd=str(workdir)).start()
+    # Run from the unpacked root (ROOT/usr/bin/<program>): Debian's binary reads its default
+    # templates from usr/share/prometheus//alertmanager there (scripts/prometheus-family.sh).
+    proc = Proc("alertmanager", argv, cwd=str(Path(program).parents[2])).start()
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.workdir = workdir
     proc.wait_http(proc.base_url + "/-/ready", timeout=30)
@@ -117,10 +121,16 @@ def start_node_exporter() -> Proc:
                                        f"--web.listen-address=127.0.0.1:{port}"], port)
 
 
+def compose_command(service: str) -> list[str]:
+    """The command docker-compose.yml gives ``service`` (an exporter's flags): tests pass the same."""
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"][service].get("command", [])
+
+
 def start_postgres_exporter(dsn: str) -> Proc:
     port = free_port()
     return _exporter("postgres-exporter", [binary("prometheus-postgres-exporter"),
-                                           f"--web.listen-address=127.0.0.1:{port}"],
+                                           f"--web.listen-address=127.0.0.1:{port}",
+                                           *compose_command("postgres-exporter")],
                      port, env={"DATA_SOURCE_NAME": dsn})
 
 

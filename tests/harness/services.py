@@ -95,7 +95,7 @@ def start_postgres() -> Postgres:
         raise RuntimeError("PostgreSQL binaries not found: apt-get install postgresql (or run a Docker engine)")
     # PostgreSQL refuses to run as root; CI runs as root, so use the postgres account there.
     user = "postgres" if os.geteuid() == 0 else None
-    base = tempfile.mkdtemp(prefix="vigil-pg-")  # under /tmp: the postgres account must reach it
+    base = tempfile.mkdtemp(prefix="vigil-pg-")  # the run's temp folder (tests/conftest.py): postgres reaches it
     data, sock = os.path.join(base, "data"), os.path.join(base, "sock")
     os.makedirs(sock)
     if user:

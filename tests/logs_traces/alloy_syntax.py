@@ -1,4 +1,4 @@
-"""A small reader for the Alloy configuration syntax, enough to check loki/config.alloy.
+"""A small reader for the Alloy configuration syntax, enough to check alloy/config.alloy.
 
 Alloy cannot run here, so the tests read its file with this parser: blocks
 (``name.sub "label" { ... }``), attributes (``key = value``), strings, numbers,

@@ -22,7 +22,7 @@ from .alloy_syntax import Block, Ref, parse
 from .receivers import OtlpReceiver, traceparent
 
 LOKI_CONFIG = REPO / "loki" / "loki-config.yml"
-ALLOY_CONFIG = REPO / "loki" / "config.alloy"
+ALLOY_CONFIG = REPO / "alloy" / "config.alloy"
 DATASOURCES = REPO / "grafana" / "provisioning" / "datasources"
 ALLOWED_LABELS = {"service", "container", "level"}  # the brief's contract: nothing else
 METADATA = {"trace_id", "request_id"}
@@ -83,6 +83,39 @@ def test_loki_config_single_binary_tsdb_retention():
     paths = [cfg["common"]["path_prefix"], compactor["working_directory"],
              *cfg["common"]["storage"]["filesystem"].values()]
     assert all(p.startswith("/loki") for p in paths), paths
+
+
+def test_loki_storage_stays_on_the_volume_with_either_object_store_client():
+    """Loki 3.8 switches to the Thanos-based object-store client (use_thanos_objstore defaults to
+    true), which ignores common.storage.filesystem: both clients must name the same folder on the
+    volume, or chunks, index and delete requests land in the container's working directory."""
+    cfg = yaml.safe_load(LOKI_CONFIG.read_text())
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["loki"]
+    (volume,) = [v.split(":")[1] for v in compose["volumes"] if not v.startswith(".")]  # loki-data:/loki
+    storage = cfg["storage_config"]
+    assert "use_thanos_objstore" not in storage, "set both clients' folders rather than pin one client"
+    legacy, thanos = storage["filesystem"]["directory"], storage["object_store"]["filesystem"]["dir"]
+    assert legacy == thanos, "3.7 and 3.8 must read and write the same chunks folder"
+    shipper = storage["tsdb_shipper"]
+    # delete_request_store: filesystem = the object store above; the current schema stores there too.
+    assert cfg["compactor"]["delete_request_store"] == "filesystem"
+    assert max(cfg["schema_config"]["configs"], key=lambda c: str(c["from"]))["object_store"] == "filesystem"
+    paths = [legacy, thanos, shipper["active_index_directory"], shipper["cache_location"],
+             cfg["compactor"]["working_directory"], cfg["common"]["path_prefix"],
+             *cfg["common"]["storage"]["filesystem"].values()]
+    assert all(p == volume or p.startswith(volume + "/") for p in paths), (volume, paths)
+    # Nothing relative anywhere (a relative path is the working directory, off the volume).
+    def leaves(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from ((f"{key}.{k}", v) for k, v in leaves(value)) if isinstance(value, (dict, list)) \
+                    else [(key, value)]
+        elif isinstance(node, list):
+            for item in node:
+                yield from leaves(item)
+    for key, value in leaves(cfg):
+        if re.search(r"(directory|dir|path_prefix|cache_location)$", key):
+            assert str(value).startswith(volume + "/") or value == volume, f"{key}: {value} is off the volume"
 
 
 def test_alloy_pipeline_is_wired_and_low_cardinality(alloy):

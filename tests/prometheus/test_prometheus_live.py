@@ -1,8 +1,8 @@
 """The shipped prometheus.yml and rules, live.
 
 Runs real programs: PostgreSQL and Redis (session fixtures), the backend on them
-(uvicorn), Debian's prometheus-node-exporter, prometheus-postgres-exporter,
-prometheus-redis-exporter, prometheus-alertmanager and prometheus 2.42 loading
+(uvicorn), prometheus-node-exporter, prometheus-postgres-exporter (stat_statements on, as in Compose),
+prometheus-redis-exporter, prometheus-alertmanager and prometheus 3 (make tools) loading
 prometheus/prometheus.yml with only its target addresses rewritten to loopback ports
 (scrape and evaluation intervals unchanged: backend every 5 s, rules every 15 s).
 Traffic and an error burst (PUT /api/admin/faults) are sent over HTTP by the test.
@@ -215,3 +215,48 @@ def test_shipped_config_scrapes_records_and_tracks_an_error_burst(stack):
         assert promql(prom.base_url, name), f"{name} (used by an alert) is not exposed"
     assert float(promql(prom.base_url, "pg_up")[0]["value"][1]) == 1
     assert float(promql(prom.base_url, "redis_up")[0]["value"][1]) == 1
+
+
+# A Go service's histogram writes le="1"; the Python client writes le="1.0".
+GO_STYLE_HISTOGRAM = """\
+# TYPE http_server_request_duration_seconds histogram
+http_server_request_duration_seconds_bucket{le="1"} 9
+http_server_request_duration_seconds_bucket{le="2.50"} 10
+http_server_request_duration_seconds_bucket{le="+Inf"} 10
+http_server_request_duration_seconds_sum 6
+http_server_request_duration_seconds_count 10
+"""
+
+
+def test_prometheus_stores_le_in_float_form_whatever_the_client_writes():
+    """Why the latency SLO rules can select le="1.0" by one literal (prometheus/rules/recording.yml)."""
+    import http.server
+    import threading
+
+    class Exposition(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = GO_STYLE_HISTOGRAM.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Exposition)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    prom = None
+    try:
+        prom = start_prometheus("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: go\n"
+                                f"    static_configs: [{{targets: ['127.0.0.1:{server.server_port}']}}]\n")
+        series = wait_until(lambda: promql(prom.base_url, "http_server_request_duration_seconds_bucket"), 30,
+                            interval=0.5, message="the scraped buckets")
+        assert sorted(s["metric"]["le"] for s in series) == ["+Inf", "1.0", "2.5"]
+        assert len(promql(prom.base_url, 'http_server_request_duration_seconds_bucket{le="1.0"}')) == 1
+    finally:
+        if prom:
+            prom.stop()
+        server.shutdown()
+        server.server_close()
