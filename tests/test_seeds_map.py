@@ -173,3 +173,14 @@ def test_endpoints_answer(live):
         assert method == "GET", f"{ref}: the map names read-only endpoints only"
         status, _, _ = request(method, base + path)
         assert status == 200, f"{ref} answered {status}"
+
+
+def test_histograms_have_the_documents_bucket_edges(live):
+    """Document 003's latency thresholds (0.3, 0.8, 1.5, 3 s) and workflows up to 300 s are bucket edges."""
+    _, text = live
+
+    def edges(name):
+        return {float(le) for le in re.findall(rf'^{name}_bucket{{[^}}]*le="([^"]+)"', text, re.M)}
+    for name in ("llm_request_duration_seconds", "agent_execution_duration_seconds", "workflow_duration_seconds"):
+        assert {0.3, 0.8, 1.5, 3.0, 300.0} <= edges(name), name
+    assert {2.0, 5.0} <= edges("router_decision_duration_seconds"), "the 2 s routing threshold needs an edge above"
