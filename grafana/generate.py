@@ -40,6 +40,10 @@ DASHBOARDS = {
 # Levels of log lines worth an "errors" panel, as alloy/config.alloy spells them.
 ERROR_LEVELS = "error|critical|fatal|panic"
 
+# Router token savings: red under TokenSavingsLow's 40 %, green from 70 % (seed 001's gauge).
+SAVINGS = {"mode": "absolute", "steps": [{"color": "red", "value": None}, {"color": "yellow", "value": 0.4},
+                                          {"color": "green", "value": 0.7}]}
+
 # Availability SLO of prometheus/rules (99.9 % of requests not 5xx): the error budget is 0.1 %.
 SLO_ERROR_BUDGET = 0.001
 
@@ -206,6 +210,23 @@ def dashboard(uid: str, description: str, tags: list[str], items: list[dict], va
     }
 
 
+def backend_process_panels(sel: str) -> list[dict]:
+    """Connection pool and unhandled exceptions of the backend (overview and infrastructure)."""
+    none = 'label_replace(vector(0), "exception_type", "none", "", "")'  # a 0 line until the first one
+    return [
+        panel("timeseries", "Database connection pool", "Connections the backend has checked out of its "
+              "SQLAlchemy pool, against the most the pool may open (size + overflow). At the limit, requests "
+              "wait for a connection.",
+              [prom(f"sum(db_pool_connections_in_use{{{sel}}})", "in use"),
+               prom(f"sum(db_pool_connections_max{{{sel}}})", "max")], "short", w=12),
+        panel("timeseries", "Unhandled exceptions", "Exceptions that escaped a request handler (answered 500), "
+              "per interval and class; the logs panel shows their tracebacks.",
+              [prom(f"sum by (exception_type) (increase(app_unhandled_exceptions_total{{{sel}}}"
+                    f"[$__rate_interval])) or on () {none}", "{{exception_type}}")], "short", w=12,
+              steps=thresholds(("green", None), ("red", 1))),
+    ]
+
+
 # --- 1. Service overview --------------------------------------------------------------------
 def overview() -> dict:
     j = 'job="$job"'
@@ -268,6 +289,7 @@ def overview() -> dict:
               "under Alerting in Grafana's menu). Empty is good.",
               [prom('sum by (alertname, severity, service) (ALERTS{alertstate="firing"})', "",
                     instant=True, fmt="table")], w=10, h=10),
+        *backend_process_panels(j),
     ]
     variables = [ds_var(), JOB,
                  query_var("instance", "Instance", 'label_values(http_server_active_requests{job="$job"}, instance)',
@@ -313,7 +335,7 @@ def llm() -> dict:
         panel("stat", "Context tokens saved", "Share of context tokens removed by the router's context "
               "minimisation before calling a model (1 h).",
               [prom(f"job:router_context_tokens_saved:ratio_rate1h{{{j}}}", "saved")], "percentunit", w=4,
-              steps=thresholds(("orange", None), ("green", 0.1))),
+              steps=SAVINGS),
         row("Calls, latency and errors"),
         panel("timeseries", "Calls per minute by agent", "LLM calls per minute (cache hits included), by agent.",
               [prom(f"sum by (agent) (rate(llm_requests_total{{{s}}}[{ri}])) * 60", "{{agent}}")], "reqpm", w=8),
@@ -363,6 +385,18 @@ def llm() -> dict:
               [prom(f"(sum(rate(router_context_tokens_total{{{j}, stage=\"before\"}}[{ri}])) - "
                     f"sum(rate(router_context_tokens_total{{{j}, stage=\"after\"}}[{ri}]))) * 3600", "tokens/h")],
               "short", w=6),
+        panel("timeseries", "Routing latency by intent", "Time the router takes to classify, pick a model and "
+              "minimise the context, p50 and p95 per intent (5 m). RoutingLatencyHigh fires above "
+              "vigil:routing_latency_p95_max_seconds:constant (prometheus/rules/thresholds.yml).",
+              [prom(f"intent:router_decision_duration_seconds:p50_5m{{{j}}}", "p50 {{intent}}"),
+               prom(f"intent:router_decision_duration_seconds:p95_5m{{{j}}}", "p95 {{intent}}")], "s", w=8),
+        panel("timeseries", "Token savings by intent", "Share of context tokens the router removed before the "
+              "call, per intent (1 h). TokenSavingsLow watches the total.",
+              [prom(f"intent:router_context_tokens_saved:ratio_rate1h{{{j}}}", "{{intent}}")], "percentunit",
+              w=8, lo=0, hi=1, steps=SAVINGS),
+        panel("timeseries", "LLM latency p95 by intent", "95th percentile of LLM call latency per routed intent.",
+              [prom(f"histogram_quantile(0.95, sum by (intent, le) (rate(llm_request_duration_seconds_bucket"
+                    f"{{{s}}}[{ri}])))", "{{intent}}")], "s", w=8),
     ]
     variables = [ds_var(), JOB,
                  query_var("provider", "Provider", 'label_values(llm_requests_total{job="$job"}, provider)',
@@ -524,6 +558,8 @@ def infrastructure() -> dict:
                     "sent {{integration}}"),
                prom(f"sum by (integration) (rate(alertmanager_notifications_failed_total{{job=\"alertmanager\"}}[{ri}]))",
                     "failed {{integration}}")], "ops", w=12),
+        row("Backend process"),
+        *backend_process_panels('job="backend"'),
     ]
     variables = [ds_var(),
                  query_var("node", "Host", 'label_values(node_uname_info{job="node-exporter"}, instance)',

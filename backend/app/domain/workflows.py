@@ -153,12 +153,12 @@ class WorkflowRunner:
         t0 = time.perf_counter()
         decision = route(agent, prompt, history, model)
         route_s = time.perf_counter() - t0
-        metrics.ROUTER_DURATION.observe(route_s)
+        metrics.ROUTER_DURATION.labels(decision.intent).observe(route_s)
         metrics.ROUTER_DECISIONS.labels(decision.intent, decision.model, decision.risk_level).inc()
-        metrics.ROUTER_CONTEXT_TOKENS.labels("before").inc(decision.context_tokens_before)
-        metrics.ROUTER_CONTEXT_TOKENS.labels("after").inc(decision.context_tokens_after)
+        metrics.ROUTER_CONTEXT_TOKENS.labels("before", decision.intent).inc(decision.context_tokens_before)
+        metrics.ROUTER_CONTEXT_TOKENS.labels("after", decision.intent).inc(decision.context_tokens_after)
         model = MODELS[decision.model]
-        call = self._call(agent, model, prompt, decision.context_tokens_after, tenant)
+        call = self._call(agent, model, prompt, decision.context_tokens_after, tenant, decision.intent)
         status = "completed" if call["status"] == "success" else "failed"
         step_s = time.perf_counter() - step_start
         with self.sessions.begin() as s:
@@ -186,7 +186,7 @@ class WorkflowRunner:
         totals["cost"] += call["cost_usd"]
         return status == "completed", call["text"], call["error_type"]
 
-    def _call(self, agent, model, prompt, input_tokens, tenant) -> dict:
+    def _call(self, agent, model, prompt, input_tokens, tenant, intent) -> dict:
         """One LLM call through cache and breaker; returns what was recorded."""
         provider = model.provider
         result = {"status": "success", "cache_hit": False, "latency_s": 0.0, "input_tokens": 0,
@@ -224,7 +224,7 @@ class WorkflowRunner:
             if result["error_type"]:
                 span.set_status(trace.StatusCode.ERROR, result["error_type"])
         metrics.LLM_REQUESTS.labels(provider, model.name, agent, tenant, result["status"]).inc()
-        metrics.LLM_DURATION.labels(provider, model.name).observe(result["latency_s"])
+        metrics.LLM_DURATION.labels(provider, model.name, intent).observe(result["latency_s"])
         if result["error_type"]:
             metrics.LLM_ERRORS.labels(provider, model.name, result["error_type"]).inc()
         else:
