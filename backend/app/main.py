@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from observability import instrument
 from observability.db import instrument_engine
@@ -19,11 +20,13 @@ from .api import admin, health, stats, workflows
 from .api.deps import injected_http_fault
 from .db.demo_data import seed_catalogue
 from .db.session import init_schema, make_engine, make_sessionmaker
+from .domain.faults import FAULTS
 from .domain.workflows import WorkflowRunner, fail_abandoned
+from .preflight import check_production
 from .security.guard import GuardMiddleware, SecurityGuard
 from .security.limits import rate_limit
 from .settings import Settings, get_settings
-from .store import make_store
+from .store import StoreUnavailable, make_store
 
 log = logging.getLogger("app")
 
@@ -33,28 +36,32 @@ class Services:
     settings: Settings
     engine: object
     sessions: object
-    store: object
+    store: object  # security state: blocks, rate counters, faults
+    cache: object  # LLM responses: a separate store, so cache pressure never evicts a block
     guard: SecurityGuard
     runner: WorkflowRunner
 
 
 def build_services(settings: Settings) -> Services:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.db_timeout_seconds)
     instrument_engine(engine)
     if os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"):  # tracing on: a child span per SQL statement
         from observability.tracing import trace_engine
 
         trace_engine(engine)
     sessions = make_sessionmaker(engine)
-    store = make_store(settings.redis_url)
+    store = make_store(settings.redis_url, max_keys=100_000)
+    cache = make_store(settings.cache_redis_url)
+    FAULTS.share(store)
     guard = SecurityGuard(store, settings.block_after_events, settings.block_window_seconds,
                           settings.block_seconds)
-    runner = WorkflowRunner(sessions, store, settings)
-    return Services(settings, engine, sessions, store, guard, runner)
+    runner = WorkflowRunner(sessions, cache, settings)
+    return Services(settings, engine, sessions, store, cache, guard, runner)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    check_production(settings)  # raises before anything starts when production has development secrets
     if os.getenv("SENTRY_DSN"):  # before the app exists: Sentry patches FastAPI/Starlette classes
         from observability.sentry import init_sentry
 
@@ -87,9 +94,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(OperationalError)
-    async def _database_down(request: Request, exc: OperationalError):
-        log.error("database unavailable", extra={"error": type(exc.orig).__name__})
+    @app.exception_handler(PoolTimeout)
+    async def _database_down(request: Request, exc: Exception):
+        log.error("database unavailable", extra={"error": type(getattr(exc, "orig", None) or exc).__name__})
         return JSONResponse({"detail": "database unavailable"}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable):
+        return JSONResponse({"detail": "security store unavailable; retry later"}, status_code=503,
+                            headers={"Retry-After": str(exc.retry_after)})
 
     api_deps = [Depends(rate_limit), Depends(injected_http_fault)]
     app.include_router(health.router)

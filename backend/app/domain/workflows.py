@@ -22,6 +22,7 @@ from sqlalchemy import update
 from observability import metrics
 
 from ..db.models import AgentRun, Asset, LLMCall, RouterDecision, Workflow, utcnow
+from ..store import StoreUnavailable
 from .breaker import CircuitBreaker, CircuitOpen
 from .catalog import MODELS, PROVIDERS
 from .providers import ProviderError, complete
@@ -54,9 +55,9 @@ class Overloaded(Exception):
 
 
 class WorkflowRunner:
-    def __init__(self, sessions, store, settings, max_workers: int = 8, max_pending: int = 200):
+    def __init__(self, sessions, cache, settings, max_workers: int = 8, max_pending: int = 200):
         self.sessions = sessions
-        self.store = store
+        self.cache = cache  # the LLM response cache (never the security store)
         self.settings = settings
         self.breakers = {p: CircuitBreaker(p, settings.breaker_failure_threshold,
                                            settings.breaker_reset_seconds) for p in PROVIDERS}
@@ -196,7 +197,10 @@ class WorkflowRunner:
             span.set_attribute("gen_ai.system", provider)
             span.set_attribute("gen_ai.request.model", model.name)
             t0 = time.perf_counter()
-            cached = self.store.get(key)
+            try:
+                cached = self.cache.get(key)
+            except StoreUnavailable:  # a cache that does not answer is a miss
+                cached = None
             if cached is not None:
                 metrics.LLM_CACHE_LOOKUPS.labels(provider, "hit").inc()
                 result.update(cache_hit=True, text=json.loads(cached)["text"])
@@ -215,7 +219,10 @@ class WorkflowRunner:
                     self.breakers[provider].record_success()
                     result.update(text=done.text, input_tokens=done.input_tokens,
                                   output_tokens=done.output_tokens, cost_usd=done.cost_usd)
-                    self.store.set(key, json.dumps({"text": done.text}), self.settings.llm_cache_ttl_seconds)
+                    try:
+                        self.cache.set(key, json.dumps({"text": done.text}), self.settings.llm_cache_ttl_seconds)
+                    except StoreUnavailable:
+                        pass
             result["latency_s"] = time.perf_counter() - t0
             span.set_attribute("gen_ai.usage.input_tokens", result["input_tokens"])
             span.set_attribute("gen_ai.usage.output_tokens", result["output_tokens"])
