@@ -17,6 +17,8 @@ from .deps import services, tenant
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
 
 AgentName = Literal[tuple(AGENTS)]  # type: ignore[valid-type]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold U+0000: refuse it with 422 rather than fail with 500
+MAX_ID = 2**31 - 1     # PostgreSQL integer (and SQLite's int64): a larger id is a 422, not a 500
 
 
 class StepIn(BaseModel):
@@ -34,10 +36,10 @@ class StepIn(BaseModel):
 
 class WorkflowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    input: str = Field("", max_length=8000)
+    name: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    input: str = Field("", max_length=8000, pattern=NO_NUL)
     steps: list[StepIn] | None = Field(None, min_length=1, max_length=10)
-    project_id: int | None = Field(None, ge=1, description="one of GET /api/workflows/projects")
+    project_id: int | None = Field(None, ge=1, le=MAX_ID, description="one of GET /api/workflows/projects")
 
 
 class StepOut(BaseModel):
@@ -104,7 +106,7 @@ def list_projects(svc=Depends(services)):
 
 
 @router.get("/{workflow_id}", response_model=WorkflowOut)
-def get_workflow(workflow_id: str = Path(max_length=36), svc=Depends(services)):
+def get_workflow(workflow_id: str = Path(max_length=36, pattern=NO_NUL), svc=Depends(services)):
     with svc.sessions() as s:
         wf = s.get(Workflow, workflow_id)
         if wf is None:
