@@ -14,7 +14,7 @@ class Settings(BaseSettings):
     # "production" makes the backend refuse to start with development secrets (app/preflight.py).
     environment: str = "development"
     database_url: str = "sqlite:///./vigil.db"
-    db_timeout_seconds: float = 3.0      # connect, pool checkout and statement timeout: then 503
+    db_timeout_seconds: float = 2.0      # connect, pool checkout and statement timeout: then 503
     redis_url: str | None = None         # security state and faults; run it with noeviction
     cache_redis_url: str | None = None   # LLM response cache; unset = an in-process LRU per worker
 
