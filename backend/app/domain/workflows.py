@@ -18,6 +18,8 @@ from datetime import timedelta
 
 from opentelemetry import trace
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from observability import metrics
 
@@ -63,6 +65,8 @@ class WorkflowRunner:
                                            settings.breaker_reset_seconds) for p in PROVIDERS}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="workflow")
         self._pending = threading.BoundedSemaphore(max_pending)
+        self._queued: set[str] = set()  # accepted here, not started yet
+        self._stopping = threading.Event()
 
     # -- API side ----------------------------------------------------------
     def create(self, name: str, tenant: str, text: str, steps: list[tuple[str, str | None]],
@@ -74,6 +78,7 @@ class WorkflowRunner:
         try:
             with self.sessions.begin() as s:
                 s.add(wf)
+            self._queued.add(wf.id)
             # The copied context carries the request id (logs) and the current span (traces).
             self._pool.submit(contextvars.copy_context().run, self._run_guarded, wf.id, steps)
         except BaseException:
@@ -82,18 +87,46 @@ class WorkflowRunner:
         return wf
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        """Graceful stop: runs in progress finish; queued ones never start and are marked failed ("interrupted").
+
+        Runs take seconds, so this fits in gunicorn's graceful_timeout and the prod stop_grace_period.
+        """
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        left = list(self._queued)
+        for workflow_id in left:
+            self._mark_failed(workflow_id, "interrupted", attempts=3)
+        if left:
+            log.warning("queued workflows marked failed at shutdown", extra={"count": len(left)})
+
+    def _mark_failed(self, workflow_id: str, error_type: str, attempts: int = 8) -> bool:
+        """Close a workflow that cannot finish. The database may be what failed, so retry with backoff
+        (about 30 s in all); what still fails is closed by fail_abandoned at the next start."""
+        for attempt in range(attempts):
+            try:
+                with self.sessions.begin() as s:
+                    wf = s.get(Workflow, workflow_id)
+                    if wf is not None and wf.status in ("pending", "running"):
+                        wf.status, wf.error_type, wf.finished_at = "failed", error_type, utcnow()
+                return True
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    log.error("could not mark workflow failed", extra={"workflow_id": workflow_id,
+                                                                       "error": type(exc).__name__})
+                    return False
+                self._stopping.wait(min(2 ** attempt * 0.25, 8))
+        return False
 
     # -- worker side -------------------------------------------------------
     def _run_guarded(self, workflow_id: str, steps) -> None:
+        self._queued.discard(workflow_id)
         try:
             self.run(workflow_id, steps)
-        except Exception:
-            log.exception("workflow runner crashed", extra={"workflow_id": workflow_id})
-            with self.sessions.begin() as s:
-                wf = s.get(Workflow, workflow_id)
-                if wf is not None and wf.status in ("pending", "running"):
-                    wf.status, wf.error_type, wf.finished_at = "failed", "internal_error", utcnow()
+        except Exception as exc:
+            # One line, not a traceback per workflow: during an outage every run fails the same way.
+            log.error("workflow run failed", extra={"workflow_id": workflow_id, "error": type(exc).__name__},
+                      exc_info=not isinstance(exc, (OperationalError, PoolTimeout)))
+            self._mark_failed(workflow_id, "internal_error")
         finally:
             self._pending.release()
 
