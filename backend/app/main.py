@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from observability.db import instrument_engine
 from . import __version__
 from .api import admin, health, stats, workflows
 from .api.deps import injected_http_fault
+from .api.errors import API_ERRORS
 from .db.demo_data import seed_catalogue
 from .db.session import init_schema, make_engine, make_sessionmaker
 from .domain.faults import FAULTS
@@ -99,6 +101,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("database unavailable", extra={"error": type(getattr(exc, "orig", None) or exc).__name__})
         return JSONResponse({"detail": "database unavailable"}, status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc):
+        # Starlette's Allow lists only the first route matching the path; list every method the path takes,
+        # as the OpenAPI document does (FastAPI caches the document).
+        methods = set()
+        for template, operations in app.openapi()["paths"].items():
+            if re.fullmatch(re.sub(r"\{[^}/]+\}", "[^/]+", template), request.url.path):
+                methods |= {m.upper() for m in operations} | ({"HEAD"} if "get" in operations else set())
+        return JSONResponse({"detail": "Method Not Allowed"}, 405, headers={"Allow": ", ".join(sorted(methods))})
+
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable):
         return JSONResponse({"detail": "security store unavailable; retry later"}, status_code=503,
@@ -106,9 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     api_deps = [Depends(rate_limit), Depends(injected_http_fault)]
     app.include_router(health.router)
-    app.include_router(workflows.router, dependencies=api_deps)
-    app.include_router(stats.router, dependencies=api_deps)
-    app.include_router(admin.router, dependencies=[Depends(rate_limit)])
+    app.include_router(workflows.router, dependencies=api_deps, responses=API_ERRORS)
+    app.include_router(stats.router, dependencies=api_deps, responses=API_ERRORS)
+    app.include_router(admin.router, dependencies=[Depends(rate_limit)], responses=API_ERRORS)
     app.add_middleware(GuardMiddleware, guard=svc.guard, max_body_bytes=settings.max_body_bytes)
     # Last, so it is the outermost middleware and sees every response, 403/413 included.
     instrument(app, service=settings.service_name, version=__version__)
