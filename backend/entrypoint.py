@@ -2,7 +2,7 @@
 
 Secrets arrive as files (Compose secrets), so they never appear in the container's configuration:
 - DATABASE_PASSWORD_FILE: the password is put into DATABASE_URL, which carries everything else, e.g.
-  postgresql+psycopg2://vigil@postgres:5432/vigil;
+  postgresql+psycopg2://vigil@postgres:5432/vigil; REDIS_PASSWORD_FILE likewise into REDIS_URL;
 - API_KEYS_FILE, ADMIN_TOKEN_FILE, SENTRY_DSN_FILE: the file's content becomes API_KEYS, ADMIN_TOKEN, SENTRY_DSN.
 Usage: python entrypoint.py COMMAND [ARGS...]
 """
@@ -30,9 +30,9 @@ def read_secret(path: str) -> str:
 def main(argv: list[str]) -> None:
     if not argv:
         sys.exit("usage: entrypoint.py COMMAND [ARGS...]")
-    password_file = os.environ.get("DATABASE_PASSWORD_FILE")
-    if password_file and os.environ.get("DATABASE_URL"):
-        os.environ["DATABASE_URL"] = with_password(os.environ["DATABASE_URL"], read_secret(password_file))
+    for url, password_file in (("DATABASE_URL", "DATABASE_PASSWORD_FILE"), ("REDIS_URL", "REDIS_PASSWORD_FILE")):
+        if os.environ.get(password_file) and os.environ.get(url):
+            os.environ[url] = with_password(os.environ[url], read_secret(os.environ[password_file]))
     for name in FILE_SECRETS:
         if os.environ.get(f"{name}_FILE"):
             os.environ[name] = read_secret(os.environ[f"{name}_FILE"])

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 # The secrets production needs (Compose secret names are these, lower-cased).
 SECRET_NAMES = ("POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD",
                 "GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD",
-                "SUPERSET_DB_PASSWORD", "ADMIN_TOKEN", "API_KEYS")
+                "SUPERSET_DB_PASSWORD", "ADMIN_TOKEN", "API_KEYS", "REDIS_PASSWORD")
 # Optional in production (empty is allowed), but never a development value.
 OPTIONAL = ("SENTRY_DSN",)
 MIN_TOKEN_LENGTH = 16

@@ -139,7 +139,7 @@ GOOD = {"POSTGRES_PASSWORD": "pg-9f2c1e7a", "APP_DB_PASSWORD": "app-71bd02c9", "
         "EXPORTER_DB_PASSWORD": "ex-6b0f3c", "GRAFANA_ADMIN_PASSWORD": "ga-8e2d5f", "SLACK_WEBHOOK_URL":
         "https://hooks.slack.com/services/T0/B0/abc", "SUPERSET_SECRET_KEY": "sk-0c8d9e7f6a5b4c3d",
         "SUPERSET_ADMIN_PASSWORD": "sa-1f2e3d", "SUPERSET_DB_PASSWORD": "sd-5a6b7c", "ADMIN_TOKEN": "t" * 32,
-        "API_KEYS": "key-" + "k" * 20}
+        "API_KEYS": "key-" + "k" * 20, "REDIS_PASSWORD": "rd-3e4f5a6b"}
 
 
 def _preflight(tmp_path, lines: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
