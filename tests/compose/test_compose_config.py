@@ -68,7 +68,7 @@ def test_service_names_are_the_component_names(dev, prod):
     components = {"backend", "postgres", "redis", "prometheus", "alertmanager", "grafana", "loki", "alloy",
                   "jaeger", "node-exporter", "postgres-exporter", "redis-exporter", "alert-sink", "loadgen"}
     assert set(dev["services"]) == components
-    assert set(prod["services"]) == components - {"loadgen", "alert-sink"} | {"preflight"}
+    assert set(prod["services"]) == components - {"loadgen", "alert-sink"} | {"preflight", "docker-socket-proxy"}
 
 
 def test_every_bind_mounted_path_exists(dev, prod):
@@ -261,3 +261,14 @@ def test_prod_hardening(prod):
     # Sized for a 4 GB host: leave at least 768 MiB to the kernel, Docker and the page cache.
     assert total <= (4096 - 768) * 2**20, f"limits add up to {total / 2**20:.0f} MiB"
     assert sum(bool(svc.get("read_only")) for svc in prod["services"].values()) >= 6
+
+
+def test_prod_alloy_reaches_docker_only_through_the_read_only_socket_proxy(prod):
+    alloy, proxy = prod["services"]["alloy"], prod["services"]["docker-socket-proxy"]
+    assert not [v for v in alloy["volumes"] if v.get("source", "").endswith("docker.sock")]
+    assert alloy["environment"]["DOCKER_HOST"] == "tcp://docker-socket-proxy:2375"
+    assert proxy["environment"]["POST"] == "0" and proxy["environment"]["CONTAINERS"] == "1"
+    assert set(proxy["networks"]) == {"docker-api"} and prod["networks"]["docker-api"]["internal"] is True
+    holders = {n for n, s in prod["services"].items() for v in s.get("volumes", [])
+               if v.get("source", "").endswith("docker.sock")}
+    assert holders == {"docker-socket-proxy"}
