@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("backend started", extra={"version": __version__, "redis": bool(settings.redis_url),
                                            "database": svc.engine.url.get_backend_name()})
         yield
-        svc.runner.shutdown()
+        svc.runner.shutdown(settings.shutdown_drain_seconds)
         svc.engine.dispose()
 
     app = FastAPI(title="Vigil reference backend", version=__version__, lifespan=lifespan)

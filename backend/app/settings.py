@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     breaker_failure_threshold: int = 5   # consecutive failures that open a provider's breaker
     breaker_reset_seconds: float = 30.0  # open -> half-open after this long
     monthly_budget_usd: float = 600.0
+    # On SIGTERM, queued workflows keep running this long; then the rest are marked failed ("interrupted").
+    # Keep it under the server's graceful timeout (gunicorn.conf.py: 25 s) minus one run.
+    shutdown_drain_seconds: float = 15.0
 
     @field_validator("redis_url", "cache_redis_url", mode="before")
     @classmethod

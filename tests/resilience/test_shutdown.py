@@ -43,8 +43,10 @@ def test_sigterm_drains_or_closes_every_accepted_workflow(backend_factory, pg_da
     took = time.monotonic() - t0
     db = pg_database.rsplit("/", 1)[1]
     left = _unfinished(postgres, db)
+    outcome = dict(postgres.execute("SELECT coalesce(error_type, status), count(*) FROM workflows GROUP BY 1",
+                                    db=db, fetch=True))
     print(f"accepted {accepted}; exit after SIGTERM {took:.1f} s (grace {GRACE_S:.0f} s, killed: {killed}); "
-          f"left pending/running: {left}")
+          f"left pending/running: {left}; outcomes {outcome}")
     assert not killed and left == 0
 
 

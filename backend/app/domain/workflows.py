@@ -86,11 +86,15 @@ class WorkflowRunner:
             raise
         return wf
 
-    def shutdown(self) -> None:
-        """Graceful stop: runs in progress finish; queued ones never start and are marked failed ("interrupted").
+    def shutdown(self, drain_seconds: float = 15.0) -> None:
+        """Graceful stop: the queue keeps draining for ``drain_seconds``; then queued runs are cancelled and
+        marked failed ("interrupted") while runs in progress finish (they take seconds).
 
-        Runs take seconds, so this fits in gunicorn's graceful_timeout and the prod stop_grace_period.
+        15 s + a run fits in gunicorn's graceful_timeout (25 s) and the prod stop_grace_period (30 s).
         """
+        deadline = time.monotonic() + drain_seconds
+        while self._queued and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         left = list(self._queued)
