@@ -169,12 +169,15 @@ def start_backend(env: dict | None = None, port: int | None = None, workers: int
     ``proc.base_url`` is its address. FORWARDED_ALLOW_IPS is the image's default (empty) unless ``env`` sets it.
     """
     port = port or free_port()
+    cleanup = []  # folders to remove once the process is stopped (backend_factory does it)
     full_env = {"FORWARDED_ALLOW_IPS": "", **TEST_BACKEND_ENV, **(env or {})}
     full_env.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='vigil-db-')}/vigil.db")
     if server == "gunicorn":
         argv = [venv_bin("gunicorn"), "-c", "gunicorn.conf.py", "app.asgi:app", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers)]
-        full_env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="vigil-multiproc-"))
+        if "PROMETHEUS_MULTIPROC_DIR" not in full_env:
+            full_env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vigil-multiproc-")
+            cleanup.append(full_env["PROMETHEUS_MULTIPROC_DIR"])
     else:
         argv = [venv_bin("uvicorn"), "app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
                 "--no-access-log", "--http", "h11", "--h11-max-incomplete-event-size", "16384"]
@@ -183,6 +186,7 @@ def start_backend(env: dict | None = None, port: int | None = None, workers: int
     proc = Proc("backend", argv, env=full_env, cwd=str(BACKEND_DIR)).start()
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.port = port
+    proc.cleanup_dirs = cleanup
     if wait:
         proc.wait_http(proc.base_url + "/health", timeout=30)
     return proc
