@@ -30,7 +30,8 @@ tools: ## fetch Prometheus 3, Alertmanager 0.3x and the exporters into $(VIGIL_T
 	scripts/prometheus-family.sh
 
 run: venv ## run the backend alone on 127.0.0.1:$(PORT) (SQLite unless DATABASE_URL is set)
-	cd backend && ../$(BIN)/uvicorn app.asgi:app --host 127.0.0.1 --port $(PORT)
+	cd backend && FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS:-}" ../$(BIN)/uvicorn app.asgi:app --host 127.0.0.1 --port $(PORT) \
+	  --http h11 --h11-max-incomplete-event-size 16384
 
 deps: ## check the programs make test needs (PostgreSQL, Redis, ...): one sentence names what to install
 	@scripts/test-deps.sh test

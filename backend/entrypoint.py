@@ -1,8 +1,10 @@
-"""Container entry point: put the database password into DATABASE_URL, then run the command.
+"""Container entry point: read secrets from files into the environment, then run the command.
 
-The password arrives as a file (a Compose secret) named by DATABASE_PASSWORD_FILE, so it never
-appears in the container's configuration; DATABASE_URL carries everything else, e.g.
-postgresql+psycopg2://vigil@postgres:5432/vigil. Usage: python entrypoint.py COMMAND [ARGS...]
+Secrets arrive as files (Compose secrets), so they never appear in the container's configuration:
+- DATABASE_PASSWORD_FILE: the password is put into DATABASE_URL, which carries everything else, e.g.
+  postgresql+psycopg2://vigil@postgres:5432/vigil; REDIS_PASSWORD_FILE likewise into REDIS_URL;
+- API_KEYS_FILE, ADMIN_TOKEN_FILE, SENTRY_DSN_FILE: the file's content becomes API_KEYS, ADMIN_TOKEN, SENTRY_DSN.
+Usage: python entrypoint.py COMMAND [ARGS...]
 """
 import os
 import sys
@@ -17,14 +19,23 @@ def with_password(url: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+FILE_SECRETS = ("API_KEYS", "ADMIN_TOKEN", "SENTRY_DSN")
+
+
+def read_secret(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read().rstrip("\r\n")
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         sys.exit("usage: entrypoint.py COMMAND [ARGS...]")
-    password_file = os.environ.get("DATABASE_PASSWORD_FILE")
-    if password_file and os.environ.get("DATABASE_URL"):
-        with open(password_file, encoding="utf-8") as f:
-            password = f.read().rstrip("\r\n")
-        os.environ["DATABASE_URL"] = with_password(os.environ["DATABASE_URL"], password)
+    for url, password_file in (("DATABASE_URL", "DATABASE_PASSWORD_FILE"), ("REDIS_URL", "REDIS_PASSWORD_FILE")):
+        if os.environ.get(password_file) and os.environ.get(url):
+            os.environ[url] = with_password(os.environ[url], read_secret(os.environ[password_file]))
+    for name in FILE_SECRETS:
+        if os.environ.get(f"{name}_FILE"):
+            os.environ[name] = read_secret(os.environ[f"{name}_FILE"])
     os.execvp(argv[0], argv)
 
 

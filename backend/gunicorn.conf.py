@@ -3,6 +3,13 @@
 With more than one worker, Prometheus metrics go through PROMETHEUS_MULTIPROC_DIR
 (a tmpfs in docker-compose.prod.yml): the master empties it before forking and
 drops each dead worker's live gauges, so /metrics sums the live workers only.
+
+Attacks bounded here, the same as the uvicorn command lines (Dockerfile, docker-compose.yml, Makefile):
+- h11 parser (UvicornH11Worker): a request head over 16 KiB gets 400 and its connection is closed
+  (httptools has no bound: 8 connections of 40 MB headers took one worker to 396 MB);
+- the client address comes from X-Forwarded-For only when the peer is one of FORWARDED_ALLOW_IPS
+  (empty: nobody, so a client cannot pick its own address to escape a block or a rate limit; behind
+  the reverse proxy set it to the proxy's address or network, see docs/production.md).
 """
 import os
 
@@ -10,8 +17,9 @@ from observability.exposition import mark_worker_dead, wipe_multiproc_dir
 
 bind = f"0.0.0.0:{os.getenv('PORT', '8000')}"
 workers = int(os.getenv("WEB_CONCURRENCY", "2"))
-worker_class = "uvicorn_worker.UvicornWorker"
-graceful_timeout = 20
+worker_class = "uvicorn_worker.UvicornH11Worker"
+forwarded_allow_ips = os.getenv("FORWARDED_ALLOW_IPS", "")
+graceful_timeout = 25  # < stop_grace_period (30 s) in docker-compose.prod.yml
 timeout = 60
 accesslog = None  # the instrumentation writes its own JSON access log
 

@@ -38,13 +38,10 @@ if [ ! -f .env ]; then
 fi
 
 if [ "$mode" = prod ]; then
-  for name in POSTGRES_PASSWORD APP_DB_PASSWORD GRAFANA_DB_PASSWORD EXPORTER_DB_PASSWORD GRAFANA_ADMIN_PASSWORD SLACK_WEBHOOK_URL \
-              SUPERSET_SECRET_KEY SUPERSET_ADMIN_PASSWORD SUPERSET_DB_PASSWORD; do
-    current=$(value "$name" .env)
-    [ -n "$current" ] || fail "$name is empty in .env: production needs a value (see docs/production.md)."
-    [ "$current" != "$(value "$name" .env.example)" ] ||
-      fail "$name in .env still has its development default: set a real value before 'make prod-up'."
-  done
+  # backend/app/preflight.py reads .env as Compose does (quotes, trailing comments, CRLF) and lets the
+  # environment win, as Compose does; the same check runs again as the prod overlay's `preflight` job.
+  python3 backend/app/preflight.py --defaults .env.example --env-file .env >&2 ||
+    fail "Production secrets above are empty or development values: set real values in .env (see docs/production.md)."
 fi
 
 # Host ports: skip when this stack already runs (its own containers hold them).

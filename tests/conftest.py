@@ -80,6 +80,8 @@ def backend_factory():
     yield start
     for proc in started:
         proc.stop()
+        for folder in getattr(proc, "cleanup_dirs", ()):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from observability import instrument
 from observability.db import instrument_engine
@@ -17,13 +19,16 @@ from observability.db import instrument_engine
 from . import __version__
 from .api import admin, health, stats, workflows
 from .api.deps import injected_http_fault
+from .api.errors import API_ERRORS
 from .db.demo_data import seed_catalogue
 from .db.session import init_schema, make_engine, make_sessionmaker
+from .domain.faults import FAULTS
 from .domain.workflows import WorkflowRunner, fail_abandoned
+from .preflight import check_production
 from .security.guard import GuardMiddleware, SecurityGuard
 from .security.limits import rate_limit
 from .settings import Settings, get_settings
-from .store import make_store
+from .store import StoreUnavailable, make_store
 
 log = logging.getLogger("app")
 
@@ -33,28 +38,32 @@ class Services:
     settings: Settings
     engine: object
     sessions: object
-    store: object
+    store: object  # security state: blocks, rate counters, faults
+    cache: object  # LLM responses: a separate store, so cache pressure never evicts a block
     guard: SecurityGuard
     runner: WorkflowRunner
 
 
 def build_services(settings: Settings) -> Services:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.db_timeout_seconds)
     instrument_engine(engine)
     if os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"):  # tracing on: a child span per SQL statement
         from observability.tracing import trace_engine
 
         trace_engine(engine)
     sessions = make_sessionmaker(engine)
-    store = make_store(settings.redis_url)
+    store = make_store(settings.redis_url, max_keys=100_000)
+    cache = make_store(settings.cache_redis_url)
+    FAULTS.share(store)
     guard = SecurityGuard(store, settings.block_after_events, settings.block_window_seconds,
                           settings.block_seconds)
-    runner = WorkflowRunner(sessions, store, settings)
-    return Services(settings, engine, sessions, store, guard, runner)
+    runner = WorkflowRunner(sessions, cache, settings)
+    return Services(settings, engine, sessions, store, cache, guard, runner)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    check_production(settings)  # raises before anything starts when production has development secrets
     if os.getenv("SENTRY_DSN"):  # before the app exists: Sentry patches FastAPI/Starlette classes
         from observability.sentry import init_sentry
 
@@ -74,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("backend started", extra={"version": __version__, "redis": bool(settings.redis_url),
                                            "database": svc.engine.url.get_backend_name()})
         yield
-        svc.runner.shutdown()
+        svc.runner.shutdown(settings.shutdown_drain_seconds)
         svc.engine.dispose()
 
     app = FastAPI(title="Vigil reference backend", version=__version__, lifespan=lifespan)
@@ -87,15 +96,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(OperationalError)
-    async def _database_down(request: Request, exc: OperationalError):
-        log.error("database unavailable", extra={"error": type(exc.orig).__name__})
+    @app.exception_handler(PoolTimeout)
+    async def _database_down(request: Request, exc: Exception):
+        log.error("database unavailable", extra={"error": type(getattr(exc, "orig", None) or exc).__name__})
         return JSONResponse({"detail": "database unavailable"}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc):
+        # Starlette's Allow lists only the first route matching the path; list every method the path takes,
+        # as the OpenAPI document does (FastAPI caches the document).
+        methods = set()
+        for template, operations in app.openapi()["paths"].items():
+            if re.fullmatch(re.sub(r"\{[^}/]+\}", "[^/]+", template), request.url.path):
+                methods |= {m.upper() for m in operations} | ({"HEAD"} if "get" in operations else set())
+        return JSONResponse({"detail": "Method Not Allowed"}, 405, headers={"Allow": ", ".join(sorted(methods))})
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable):
+        return JSONResponse({"detail": "security store unavailable; retry later"}, status_code=503,
+                            headers={"Retry-After": str(exc.retry_after)})
 
     api_deps = [Depends(rate_limit), Depends(injected_http_fault)]
     app.include_router(health.router)
-    app.include_router(workflows.router, dependencies=api_deps)
-    app.include_router(stats.router, dependencies=api_deps)
-    app.include_router(admin.router, dependencies=[Depends(rate_limit)])
+    app.include_router(workflows.router, dependencies=api_deps, responses=API_ERRORS)
+    app.include_router(stats.router, dependencies=api_deps, responses=API_ERRORS)
+    app.include_router(admin.router, dependencies=[Depends(rate_limit)], responses=API_ERRORS)
     app.add_middleware(GuardMiddleware, guard=svc.guard, max_body_bytes=settings.max_body_bytes)
     # Last, so it is the outermost middleware and sees every response, 403/413 included.
     instrument(app, service=settings.service_name, version=__version__)

@@ -11,8 +11,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     service_name: str = "backend"
+    # "production" makes the backend refuse to start with development secrets (app/preflight.py).
+    environment: str = "development"
     database_url: str = "sqlite:///./vigil.db"
-    redis_url: str | None = None
+    db_timeout_seconds: float = 2.0      # connect, pool checkout and statement timeout: then 503
+    redis_url: str | None = None         # security state and faults; run it with noeviction
+    cache_redis_url: str | None = None   # LLM response cache; unset = an in-process LRU per worker
 
     # Security (empty API_KEYS = write endpoints open, the dev default).
     api_keys: str = ""
@@ -21,6 +25,11 @@ class Settings(BaseSettings):
     block_window_seconds: int = 60
     block_seconds: int = 300             # ... block the client this long (403)
     max_body_bytes: int = 64 * 1024
+
+    # Administration (/api/admin/*): a credential of its own, never an API key. Empty = open (dev).
+    admin_token: str = ""
+    # PUT/DELETE /api/admin/faults; the prod overlay turns it off unless FAULT_INJECTION=true.
+    fault_injection: bool = True
 
     # Tenants allowed as metric labels; any other X-Tenant-ID counts as "other".
     tenants: str = "default,acme,globex,initech"
@@ -32,8 +41,11 @@ class Settings(BaseSettings):
     breaker_failure_threshold: int = 5   # consecutive failures that open a provider's breaker
     breaker_reset_seconds: float = 30.0  # open -> half-open after this long
     monthly_budget_usd: float = 600.0
+    # On SIGTERM, queued workflows keep running this long; then the rest are marked failed ("interrupted").
+    # Keep it under the server's graceful timeout (gunicorn.conf.py: 25 s) minus one run.
+    shutdown_drain_seconds: float = 15.0
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "cache_redis_url", mode="before")
     @classmethod
     def _empty_is_none(cls, v):
         return v or None

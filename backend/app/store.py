@@ -1,13 +1,27 @@
-"""Shared counters and cache: Redis when REDIS_URL is set, process memory otherwise.
+"""Shared counters and cache: Redis when a URL is set, process memory otherwise.
 
-Redis makes rate limits, blocks and the response cache hold across workers and
-restarts; the in-memory store keeps the backend runnable with nothing installed.
+Two stores, so cache pressure can never evict security state: REDIS_URL holds blocks, rate
+counters and injected faults (run that Redis with `noeviction`: its keys all expire on their own);
+the LLM response cache lives in CACHE_REDIS_URL, or in a bounded in-process LRU when unset.
+The in-memory store keeps the backend runnable with nothing installed.
+
+Redis calls never wait long: short socket timeouts, no retries, and after a failure the store
+answers StoreUnavailable at once for ``cooldown`` seconds (the API then answers 503 with Retry-After).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
+
+log = logging.getLogger("store")
+
+
+class StoreUnavailable(Exception):
+    """Redis did not answer in time (or is known to be down for a few more seconds)."""
+
+    retry_after = 5
 
 
 class MemoryStore:
@@ -62,34 +76,60 @@ class MemoryStore:
 
 
 class RedisStore:
-    def __init__(self, url: str):
-        import redis  # only needed when REDIS_URL is set
+    """Redis with a bound on every call: worst case ``timeout`` seconds, then ``cooldown`` seconds of fast failures."""
 
-        self._r = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1,
-                                       decode_responses=True)
+    remote = True  # callers on the event loop run its calls in a thread
+
+    def __init__(self, url: str, timeout: float = 0.5, cooldown: float = 2.0):
+        import redis  # only needed when a Redis URL is set
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self._errors = (redis.RedisError, OSError)
+        # redis-py 6+ retries 3 times with backoff by default: one frozen Redis then costs seconds per call.
+        self._r = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                       retry=Retry(NoBackoff(), 0), decode_responses=True)
+        self._cooldown = cooldown
+        self._down_until = 0.0
+
+    def _call(self, fn, *args, **kwargs):
+        if self._down_until and time.monotonic() < self._down_until:
+            raise StoreUnavailable()
+        try:
+            result = fn(*args, **kwargs)
+        except self._errors as exc:
+            if not self._down_until:  # one line per outage, not one traceback per request
+                log.error("redis unavailable", extra={"error": type(exc).__name__})
+            self._down_until = time.monotonic() + self._cooldown
+            raise StoreUnavailable() from exc
+        if self._down_until:
+            self._down_until = 0.0
+            log.warning("redis available again")
+        return result
 
     def incr(self, key: str, ttl: int) -> int:
-        pipe = self._r.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, ttl, nx=True)  # the window starts at the first increment
-        return int(pipe.execute()[0])
+        def run():
+            pipe = self._r.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)  # the window starts at the first increment
+            return int(pipe.execute()[0])
+        return self._call(run)
 
     def get(self, key: str) -> str | None:
-        return self._r.get(key)
+        return self._call(self._r.get, key)
 
     def set(self, key: str, value: str, ttl: int) -> None:
-        self._r.set(key, value, ex=ttl)
+        self._call(self._r.set, key, value, ex=ttl)
 
     def ttl(self, key: str) -> int:
-        left = self._r.ttl(key)
-        return max(left, 0)
+        return max(self._call(self._r.ttl, key), 0)
 
     def delete(self, key: str) -> None:
-        self._r.delete(key)
+        self._call(self._r.delete, key)
 
     def ping(self) -> None:
-        self._r.ping()
+        self._call(self._r.ping)
 
 
-def make_store(redis_url: str | None):
-    return RedisStore(redis_url) if redis_url else MemoryStore()
+def make_store(redis_url: str | None, max_keys: int = 10_000):
+    return RedisStore(redis_url) if redis_url else MemoryStore(max_keys)

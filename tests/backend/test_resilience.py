@@ -58,12 +58,13 @@ def test_breaker_opens_fails_fast_half_opens_and_closes(backend_factory):
 
 
 def test_response_cache_in_redis_is_shared_across_restarts(backend_factory, redis_url):
+    """CACHE_REDIS_URL: the LLM cache in a Redis of its own (never the security store's)."""
     body = {"name": "cached", "input": f"same question {time.time()}",
             "steps": [{"agent": "writer", "model": "claude-haiku-4-5"}]}
-    first = backend_factory(env={"REDIS_URL": redis_url})
+    first = backend_factory(env={"CACHE_REDIS_URL": redis_url})
     assert run_workflow(first.base_url, body)["cost_usd"] > 0
     first.stop()
-    second = backend_factory(env={"REDIS_URL": redis_url})
+    second = backend_factory(env={"CACHE_REDIS_URL": redis_url})
     wf = run_workflow(second.base_url, body)
     assert wf["status"] == "completed" and wf["cost_usd"] == 0  # served from the cache: nothing billed
     text = scrape(second.base_url)

@@ -15,7 +15,9 @@ PROD = ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]
 PROD_REQUIRED = ["POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD",
                  "GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL",
                  # Profile bi: Compose interpolates every profile's services, so prod needs them always.
-                 "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD"]
+                 "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD",
+                 # The backend's own credentials (backend/app/preflight.py checks their values).
+                 "ADMIN_TOKEN", "API_KEYS", "REDIS_PASSWORD"]
 
 
 def compose_binary() -> Path:

@@ -68,7 +68,7 @@ def test_service_names_are_the_component_names(dev, prod):
     components = {"backend", "postgres", "redis", "prometheus", "alertmanager", "grafana", "loki", "alloy",
                   "jaeger", "node-exporter", "postgres-exporter", "redis-exporter", "alert-sink", "loadgen"}
     assert set(dev["services"]) == components
-    assert set(prod["services"]) == components - {"loadgen", "alert-sink"}
+    assert set(prod["services"]) == components - {"loadgen", "alert-sink"} | {"preflight", "docker-socket-proxy"}
 
 
 def test_every_bind_mounted_path_exists(dev, prod):
@@ -177,10 +177,29 @@ def test_no_image_is_latest_or_untagged(dev, prod):
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies(dev, prod):
     for project in (dev, prod):
         for name, svc in project["services"].items():
+            if name == "preflight":  # prod's one-shot job: waited for until it completes
+                continue
             check = svc.get("healthcheck", {})
             assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
             for dep, cond in svc.get("depends_on", {}).items():
-                assert cond["condition"] == "service_healthy", f"{name} -> {dep}: {cond['condition']}"
+                expected = "service_completed_successfully" if dep == "preflight" else "service_healthy"
+                assert cond["condition"] == expected, f"{name} -> {dep}: {cond['condition']}"
+
+
+def test_prod_starts_nothing_before_the_secret_preflight(prod):
+    """Whatever command starts prod, every service waits for backend/app/preflight.py to pass."""
+    for name, svc in prod["services"].items():
+        if name != "preflight":
+            assert svc["depends_on"]["preflight"]["condition"] == "service_completed_successfully", name
+            assert "no-new-privileges:true" in svc.get("security_opt", []), name
+    job = prod["services"]["preflight"]
+    assert job["command"][:3] == ["python", "-m", "app.preflight"]
+    assert {s["source"] for s in job["secrets"]} == set(prod["secrets"]), "the job checks every secret"
+    assert {"source": "./.env.example", "target": "/defaults/.env.example"}.items() <= \
+        {k: v.replace(str(ROOT), ".") for k, v in job["volumes"][0].items() if k in ("source", "target")}.items()
+    backend = prod["services"]["backend"]["environment"]
+    assert backend["ENVIRONMENT"] == "production" and backend["FAULT_INJECTION"] == "false"
+    assert backend["API_KEYS"] == "" and backend["API_KEYS_FILE"] == "/run/secrets/api_keys"
 
 
 def test_state_lives_in_named_volumes(dev):
@@ -234,7 +253,7 @@ def test_prod_hardening(prod):
     assert any(multiproc.startswith(t.split(":")[0]) for t in backend.get("tmpfs", [])), "metrics dir not on tmpfs"
     total = 0
     for name, svc in prod["services"].items():
-        assert svc.get("restart") == "unless-stopped", name
+        assert svc.get("restart") == ("no" if name == "preflight" else "unless-stopped"), name
         assert svc["logging"]["driver"] == "json-file" and svc["logging"]["options"]["max-size"], name
         limits = svc.get("deploy", {}).get("resources", {}).get("limits", {})
         assert limits.get("memory") and limits.get("cpus"), f"{name} has no CPU/memory limit"
@@ -242,3 +261,14 @@ def test_prod_hardening(prod):
     # Sized for a 4 GB host: leave at least 768 MiB to the kernel, Docker and the page cache.
     assert total <= (4096 - 768) * 2**20, f"limits add up to {total / 2**20:.0f} MiB"
     assert sum(bool(svc.get("read_only")) for svc in prod["services"].values()) >= 6
+
+
+def test_prod_alloy_reaches_docker_only_through_the_read_only_socket_proxy(prod):
+    alloy, proxy = prod["services"]["alloy"], prod["services"]["docker-socket-proxy"]
+    assert not [v for v in alloy["volumes"] if v.get("source", "").endswith("docker.sock")]
+    assert alloy["environment"]["DOCKER_HOST"] == "tcp://docker-socket-proxy:2375"
+    assert proxy["environment"]["POST"] == "0" and proxy["environment"]["CONTAINERS"] == "1"
+    assert set(proxy["networks"]) == {"docker-api"} and prod["networks"]["docker-api"]["internal"] is True
+    holders = {n for n, s in prod["services"].items() for v in s.get("volumes", [])
+               if v.get("source", "").endswith("docker.sock")}
+    assert holders == {"docker-socket-proxy"}

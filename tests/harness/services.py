@@ -163,18 +163,30 @@ TEST_BACKEND_ENV = {
 
 
 def start_backend(env: dict | None = None, port: int | None = None, workers: int = 1,
-                  wait: bool = True) -> Proc:
-    """The reference backend under uvicorn on a free port; ``proc.base_url`` is its address."""
+                  wait: bool = True, server: str = "uvicorn") -> Proc:
+    """The reference backend on a free port, as the image runs it: uvicorn (dev) or gunicorn (prod).
+
+    ``proc.base_url`` is its address. FORWARDED_ALLOW_IPS is the image's default (empty) unless ``env`` sets it.
+    """
     port = port or free_port()
-    full_env = {**TEST_BACKEND_ENV, **(env or {})}
+    cleanup = []  # folders to remove once the process is stopped (backend_factory does it)
+    full_env = {"FORWARDED_ALLOW_IPS": "", **TEST_BACKEND_ENV, **(env or {})}
     full_env.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='vigil-db-')}/vigil.db")
-    argv = [venv_bin("uvicorn"), "app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-            "--no-access-log"]
-    if workers > 1:
+    if server == "gunicorn":
+        argv = [venv_bin("gunicorn"), "-c", "gunicorn.conf.py", "app.asgi:app", "--bind", f"127.0.0.1:{port}",
+                "--workers", str(workers)]
+        if "PROMETHEUS_MULTIPROC_DIR" not in full_env:
+            full_env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vigil-multiproc-")
+            cleanup.append(full_env["PROMETHEUS_MULTIPROC_DIR"])
+    else:
+        argv = [venv_bin("uvicorn"), "app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+                "--no-access-log", "--http", "h11", "--h11-max-incomplete-event-size", "16384"]
+    if workers > 1 and server == "uvicorn":
         argv += ["--workers", str(workers)]
     proc = Proc("backend", argv, env=full_env, cwd=str(BACKEND_DIR)).start()
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.port = port
+    proc.cleanup_dirs = cleanup
     if wait:
         proc.wait_http(proc.base_url + "/health", timeout=30)
     return proc

@@ -13,8 +13,8 @@ log = logging.getLogger("health")
 
 
 @router.get("/health")
-def health():
-    """Liveness: the process answers. Touches nothing else."""
+async def health():
+    """Liveness: the process answers. Touches nothing else, not even the thread pool."""
     return {"status": "ok"}
 
 

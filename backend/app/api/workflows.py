@@ -1,11 +1,11 @@
 """POST /api/workflows runs a workflow in the background; GET shows its progress."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ..db.models import Brand, Project, Workflow
@@ -17,27 +17,27 @@ from .deps import services, tenant
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
 
 AgentName = Literal[tuple(AGENTS)]  # type: ignore[valid-type]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold U+0000: refuse it with 422 rather than fail with 500
+MAX_ID = 2**31 - 1     # PostgreSQL integer (and SQLite's int64): a larger id is a 422, not a 500
+# The database stores naive UTC; the API says so (RFC 3339 date-time needs an offset).
+UtcDatetime = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=timezone.utc))]
+
+
+ModelName = Literal[tuple(sorted(MODELS))]  # type: ignore[valid-type]  # an enum in the document
 
 
 class StepIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent: AgentName
-    model: str | None = Field(None, description="one of GET /api/models; the router picks when omitted")
-
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, v):
-        if v is not None and v not in MODELS:
-            raise ValueError(f"unknown model {v!r}; known: {', '.join(sorted(MODELS))}")
-        return v
+    model: ModelName | None = Field(None, description="one of GET /api/models; the router picks when omitted")
 
 
 class WorkflowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    input: str = Field("", max_length=8000)
+    name: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    input: str = Field("", max_length=8000, pattern=NO_NUL)
     steps: list[StepIn] | None = Field(None, min_length=1, max_length=10)
-    project_id: int | None = Field(None, ge=1, description="one of GET /api/workflows/projects")
+    project_id: int | None = Field(None, ge=1, le=MAX_ID, description="one of GET /api/workflows/projects")
 
 
 class StepOut(BaseModel):
@@ -62,9 +62,9 @@ class WorkflowOut(BaseModel):
     tenant: str
     project_id: int | None = None
     status: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     duration_ms: float | None
     input_tokens: int
     output_tokens: int
@@ -80,9 +80,8 @@ def create_workflow(body: WorkflowIn, response: Response, svc=Depends(services),
     if body.project_id is not None:
         with svc.sessions() as s:
             project = s.get(Project, body.project_id)
-        if project is None:
-            raise HTTPException(422, [{"loc": ["body", "project_id"], "msg": "unknown project",
-                                       "type": "value_error"}])
+        if project is None:  # a reference to nothing: 404, as for GET /api/workflows/{id}
+            raise HTTPException(404, "unknown project_id: see GET /api/workflows/projects")
         user_id = project.user_id
     try:
         wf = svc.runner.create(body.name, tenant_, body.input, steps, body.project_id, user_id)
@@ -104,7 +103,7 @@ def list_projects(svc=Depends(services)):
 
 
 @router.get("/{workflow_id}", response_model=WorkflowOut)
-def get_workflow(workflow_id: str = Path(max_length=36), svc=Depends(services)):
+def get_workflow(workflow_id: str = Path(max_length=36, pattern=NO_NUL), svc=Depends(services)):
     with svc.sessions() as s:
         wf = s.get(Workflow, workflow_id)
         if wf is None:

@@ -18,10 +18,13 @@ from datetime import timedelta
 
 from opentelemetry import trace
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from observability import metrics
 
 from ..db.models import AgentRun, Asset, LLMCall, RouterDecision, Workflow, utcnow
+from ..store import StoreUnavailable
 from .breaker import CircuitBreaker, CircuitOpen
 from .catalog import MODELS, PROVIDERS
 from .providers import ProviderError, complete
@@ -54,14 +57,16 @@ class Overloaded(Exception):
 
 
 class WorkflowRunner:
-    def __init__(self, sessions, store, settings, max_workers: int = 8, max_pending: int = 200):
+    def __init__(self, sessions, cache, settings, max_workers: int = 8, max_pending: int = 200):
         self.sessions = sessions
-        self.store = store
+        self.cache = cache  # the LLM response cache (never the security store)
         self.settings = settings
         self.breakers = {p: CircuitBreaker(p, settings.breaker_failure_threshold,
                                            settings.breaker_reset_seconds) for p in PROVIDERS}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="workflow")
         self._pending = threading.BoundedSemaphore(max_pending)
+        self._queued: set[str] = set()  # accepted here, not started yet
+        self._stopping = threading.Event()
 
     # -- API side ----------------------------------------------------------
     def create(self, name: str, tenant: str, text: str, steps: list[tuple[str, str | None]],
@@ -73,6 +78,7 @@ class WorkflowRunner:
         try:
             with self.sessions.begin() as s:
                 s.add(wf)
+            self._queued.add(wf.id)
             # The copied context carries the request id (logs) and the current span (traces).
             self._pool.submit(contextvars.copy_context().run, self._run_guarded, wf.id, steps)
         except BaseException:
@@ -80,19 +86,51 @@ class WorkflowRunner:
             raise
         return wf
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+    def shutdown(self, drain_seconds: float = 15.0) -> None:
+        """Graceful stop: the queue keeps draining for ``drain_seconds``; then queued runs are cancelled and
+        marked failed ("interrupted") while runs in progress finish (they take seconds).
+
+        15 s + a run fits in gunicorn's graceful_timeout (25 s) and the prod stop_grace_period (30 s).
+        """
+        deadline = time.monotonic() + drain_seconds
+        while self._queued and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        left = list(self._queued)
+        for workflow_id in left:
+            self._mark_failed(workflow_id, "interrupted", attempts=3)
+        if left:
+            log.warning("queued workflows marked failed at shutdown", extra={"count": len(left)})
+
+    def _mark_failed(self, workflow_id: str, error_type: str, attempts: int = 8) -> bool:
+        """Close a workflow that cannot finish. The database may be what failed, so retry with backoff
+        (about 30 s in all); what still fails is closed by fail_abandoned at the next start."""
+        for attempt in range(attempts):
+            try:
+                with self.sessions.begin() as s:
+                    wf = s.get(Workflow, workflow_id)
+                    if wf is not None and wf.status in ("pending", "running"):
+                        wf.status, wf.error_type, wf.finished_at = "failed", error_type, utcnow()
+                return True
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    log.error("could not mark workflow failed", extra={"workflow_id": workflow_id,
+                                                                       "error": type(exc).__name__})
+                    return False
+                self._stopping.wait(min(2 ** attempt * 0.25, 8))
+        return False
 
     # -- worker side -------------------------------------------------------
     def _run_guarded(self, workflow_id: str, steps) -> None:
+        self._queued.discard(workflow_id)
         try:
             self.run(workflow_id, steps)
-        except Exception:
-            log.exception("workflow runner crashed", extra={"workflow_id": workflow_id})
-            with self.sessions.begin() as s:
-                wf = s.get(Workflow, workflow_id)
-                if wf is not None and wf.status in ("pending", "running"):
-                    wf.status, wf.error_type, wf.finished_at = "failed", "internal_error", utcnow()
+        except Exception as exc:
+            # One line, not a traceback per workflow: during an outage every run fails the same way.
+            log.error("workflow run failed", extra={"workflow_id": workflow_id, "error": type(exc).__name__},
+                      exc_info=not isinstance(exc, (OperationalError, PoolTimeout)))
+            self._mark_failed(workflow_id, "internal_error")
         finally:
             self._pending.release()
 
@@ -196,7 +234,10 @@ class WorkflowRunner:
             span.set_attribute("gen_ai.system", provider)
             span.set_attribute("gen_ai.request.model", model.name)
             t0 = time.perf_counter()
-            cached = self.store.get(key)
+            try:
+                cached = self.cache.get(key)
+            except StoreUnavailable:  # a cache that does not answer is a miss
+                cached = None
             if cached is not None:
                 metrics.LLM_CACHE_LOOKUPS.labels(provider, "hit").inc()
                 result.update(cache_hit=True, text=json.loads(cached)["text"])
@@ -215,7 +256,10 @@ class WorkflowRunner:
                     self.breakers[provider].record_success()
                     result.update(text=done.text, input_tokens=done.input_tokens,
                                   output_tokens=done.output_tokens, cost_usd=done.cost_usd)
-                    self.store.set(key, json.dumps({"text": done.text}), self.settings.llm_cache_ttl_seconds)
+                    try:
+                        self.cache.set(key, json.dumps({"text": done.text}), self.settings.llm_cache_ttl_seconds)
+                    except StoreUnavailable:
+                        pass
             result["latency_s"] = time.perf_counter() - t0
             span.set_attribute("gen_ai.usage.input_tokens", result["input_tokens"])
             span.set_attribute("gen_ai.usage.output_tokens", result["output_tokens"])

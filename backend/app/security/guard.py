@@ -12,8 +12,11 @@ import logging
 import re
 from urllib.parse import unquote
 
+import anyio
+
 from observability import metrics
 
+from ..store import StoreUnavailable
 from .clients import client_key
 
 log = logging.getLogger("security")
@@ -43,6 +46,13 @@ class SecurityGuard:
     def blocked_for(self, client: str) -> int:
         return self.store.ttl(f"block:{client}")
 
+    def check(self, client: str, probe: str | None) -> int:
+        """Seconds the client stays blocked (0 = let it in), after recording a probe if there was one."""
+        left = self.blocked_for(client)
+        if not left and probe:
+            self.record_event(client, probe)
+        return left
+
     def unblock(self, client: str) -> None:
         self.store.delete(f"block:{client}")
         self.store.delete(f"secev:{client}")
@@ -70,23 +80,33 @@ class GuardMiddleware:
         self.guard = guard
         self.max_body = max_body_bytes
         self.exempt = frozenset(exempt)
+        # A remote store (Redis) is called from a thread, never on the event loop, and by at most
+        # this many threads at once, so a frozen Redis cannot take the whole thread pool.
+        self.remote = getattr(guard.store, "remote", False)
+        self.limiter = anyio.CapacityLimiter(8)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         client = client_key(scope)
-        left = self.guard.blocked_for(client)
+        kind = probe_type(scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+                          scope.get("query_string", b"").decode("latin-1"))
+        try:
+            if self.remote:
+                left = await anyio.to_thread.run_sync(self.guard.check, client, kind, limiter=self.limiter)
+            else:
+                left = self.guard.check(client, kind)
+        except StoreUnavailable:
+            await _json(send, 503, {"detail": "security store unavailable; retry later"},
+                        [(b"retry-after", str(StoreUnavailable.retry_after).encode())])
+            return
         if left:
             metrics.SECURITY_BLOCKED_REQUESTS.inc()
             await _json(send, 403, {"detail": "client blocked after repeated security events",
                                     "retry_after_seconds": left},
                         [(b"retry-after", str(left).encode())])
             return
-        kind = probe_type(scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-                          scope.get("query_string", b"").decode("latin-1"))
-        if kind:
-            self.guard.record_event(client, kind)
         length = chunked = None
         for name, value in scope["headers"]:
             if name == b"content-length":
