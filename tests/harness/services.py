@@ -77,6 +77,19 @@ class Postgres:
     def stop(self) -> None:
         self._stop()
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the postmaster and its children (SIGSTOP freezes the cluster, SIGCONT thaws it).
+
+        A child may exit between listing and signalling it: that one is skipped.
+        """
+        main = int(open(os.path.join(self.datadir, "data", "postmaster.pid")).readline())
+        children = subprocess.run(["pgrep", "-P", str(main)], capture_output=True, text=True).stdout.split()
+        for pid in [main, *map(int, children)]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
     def start(self) -> None:
         self._start()
 

@@ -5,11 +5,10 @@ stop_grace_period; and PostgreSQL frozen (SIGSTOP) while workflows run.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-
-import re
 
 from backend.helpers import request
 from harness import REPO, wait_until
@@ -55,16 +54,9 @@ def test_database_outage_mid_run_leaves_no_workflow_running(backend_factory, pg_
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda i: request("POST", be.base_url + "/api/workflows", {"name": f"o{i}"})[0],
                               range(40)))
-    main = int(open(os.path.join(postgres.datadir, "data", "postmaster.pid")).readline())
-    import subprocess
-
-    pids = [main, *map(int, subprocess.run(["pgrep", "-P", str(main)], capture_output=True,
-                                           text=True).stdout.split())]
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
+    postgres.signal(signal.SIGSTOP)
     time.sleep(5)  # the outage itself: runs hit it mid-flight
-    for pid in pids:
-        os.kill(pid, signal.SIGCONT)
+    postgres.signal(signal.SIGCONT)
     db = pg_database.rsplit("/", 1)[1]
     wait_until(lambda: _unfinished(postgres, db) == 0, 60, interval=0.5, message="every workflow closed")
     print(f"accepted {codes.count(202)}; left pending/running after the outage: {_unfinished(postgres, db)}")
