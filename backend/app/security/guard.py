@@ -79,6 +79,7 @@ class GuardMiddleware:
         left = self.guard.blocked_for(client)
         if left:
             metrics.SECURITY_BLOCKED_REQUESTS.inc()
+            log.warning("request from a blocked client refused", extra={"retry_after_seconds": left})
             await _json(send, 403, {"detail": "client blocked after repeated security events",
                                     "retry_after_seconds": left},
                         [(b"retry-after", str(left).encode())])
