@@ -30,7 +30,7 @@ if [ ! -f .env ]; then
 fi
 
 if [ "$mode" = prod ]; then
-  for name in POSTGRES_PASSWORD APP_DB_PASSWORD GRAFANA_DB_PASSWORD EXPORTER_DB_PASSWORD GRAFANA_ADMIN_PASSWORD SLACK_WEBHOOK_URL \
+  for name in POSTGRES_PASSWORD APP_DB_PASSWORD GRAFANA_DB_PASSWORD EXPORTER_DB_PASSWORD GRAFANA_ADMIN_PASSWORD SLACK_WEBHOOK_URL HEARTBEAT_URL ESCALATION_WEBHOOK_URL \
               SUPERSET_SECRET_KEY SUPERSET_ADMIN_PASSWORD SUPERSET_DB_PASSWORD API_KEYS; do
     current=$(value "$name" .env)
     [ -n "$current" ] || fail "$name is empty in .env: production needs a value (see docs/production.md)."

@@ -94,7 +94,14 @@ def start_alertmanager(config_text: str, files: dict[str, str] | None = None) ->
     """Alertmanager on a free port (clustering off); ``files`` are written beside the config."""
     workdir = _workdir("vigil-am-", {"alertmanager.yml": config_text, **(files or {})})
     port = free_port()
-    argv = [binary("prometheus-alertmanager", "alertmanager"),
+    exe = binary("prometheus-alertmanager", "alertmanager")
+    # The unpacked Debian binary reads its default templates from usr/share/prometheus/alertmanager
+    # relative to its working directory (patched by scripts/prometheus-family.sh): give it one.
+    share = Path(exe).resolve().parents[1] / "share"
+    if share.is_dir():
+        (workdir / "usr").mkdir()
+        (workdir / "usr" / "share").symlink_to(share)
+    argv = [exe,
             f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
     proc = Proc("alertmanager", argv, cwd=str(workdir)).start()
