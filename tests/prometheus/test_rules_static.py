@@ -104,7 +104,8 @@ def test_alert_has_labels_annotations_and_runbook(name):
     assert set(ann) >= {"summary", "description", "runbook_url", "dashboard"}
     assert "$value" in ann["description"], "the description quotes the value"
     assert re.search(r"\$(labels|externalLabels)\.", ann["description"] + ann["summary"]), "no label quoted"
-    assert ann["runbook_url"] == f"{promrules.RUNBOOK_URL_PREFIX}{name}.md"
+    assert ann["runbook_url"] == f"{promrules.RUNBOOK_URL_PREFIX}{name.lower()}"
+    assert (promrules.REPO / "grafana" / "dashboards" / "runbooks" / f"{name}.json").is_file(), "regenerate Grafana"
     assert ann["dashboard"].removeprefix("/d/") in DASHBOARD_UIDS, "no Grafana dashboard with that uid"
     runbook = promrules.RUNBOOKS_DIR / f"{name}.md"
     assert runbook.is_file(), f"{runbook} is missing"
