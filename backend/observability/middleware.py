@@ -25,6 +25,12 @@ def route_template(scope) -> str:
     """The matched route's template (``/api/workflows/{workflow_id}``), never the raw path."""
     route = scope.get("route")
     path = getattr(route, "path", None)
+    if not path and "endpoint" in scope:
+        # A plain Starlette route (FastAPI's /docs, /redoc, /openapi.json): it matched but did not put
+        # itself in the scope. Found by its endpoint; a 404 has none, so scanners cost nothing.
+        endpoint = scope["endpoint"]
+        routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+        path = next((r.path for r in routes if getattr(r, "endpoint", None) is endpoint), None)
     if not path:
         return UNMATCHED_ROUTE
     return scope.get("root_path", "") + path if scope.get("root_path") else path
