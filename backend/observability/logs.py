@@ -99,6 +99,7 @@ class LineHandler(logging.Handler):
 
 access_logger = logging.getLogger("access")
 _root = logging.getLogger()
+LOGGED = "_vigil_logged"  # attribute set on an exception the middleware has logged
 
 
 def access(message: str, fields: dict, level: int = logging.INFO) -> None:
@@ -114,7 +115,8 @@ def access(message: str, fields: dict, level: int = logging.INFO) -> None:
             and not access_logger.handlers and not access_logger.filters and access_logger.propagate
             and access_logger.isEnabledFor(level)):
         handler = handlers[0]
-        entry = handler.formatter.entry(time.time(), logging.getLevelName(level).lower(), "access", message)
+        name = "info" if level == logging.INFO else logging.getLevelName(level).lower()
+        entry = handler.formatter.entry(time.time(), name, "access", message)
         entry.update(fields)
         try:
             os.write(handler.fd, _dumps(entry))
@@ -144,5 +146,3 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # server's second, id-less copy of the traceback.
     logging.getLogger("uvicorn.error").addFilter(lambda r: not (r.exc_info and getattr(r.exc_info[1], LOGGED, False)))
 
-
-LOGGED = "_vigil_logged"  # attribute set on an exception the middleware has logged

@@ -20,6 +20,19 @@ from .conftest import SUMMARY
 from .panels import all_panels, dashboards, datasources, expand, range_seconds, interval_seconds, variables
 
 DEMO_DEADLINE = 180   # seconds after the load generator started: the demo's promise
+# The story the default demo must tell within the deadline: real events, not only initialised zeros.
+STORY = {
+    "wrong API keys": 'auth_failures_total{reason="invalid"}',
+    "missing API keys": 'auth_failures_total{reason="missing"}',
+    "probes": 'security_events_total{event_type=~"path_traversal|sql_injection"}',
+    "rate-limited requests": "rate_limit_rejections_total",
+    "a block": "security_blocks_total",
+    "blocked requests": "security_blocked_requests_total",
+    "provider failures": "llm_errors_total",
+    "a breaker opening": 'circuit_breaker_transitions_total{to_state="open"}',
+    "the breaker closing again": 'circuit_breaker_transitions_total{from_state="half_open", to_state="closed"}',
+    "5xx answers": 'http_server_request_duration_seconds_count{http_response_status_code=~"5.."}',
+}
 
 
 def prom_api(base: str, path: str, params: dict) -> list:
@@ -94,3 +107,14 @@ def test_every_prometheus_panel_returns_data(stack):
     SUMMARY.append(f"{len(with_data)} of {len(panels)} Prometheus panels returned data {waited:.0f} s into "
                    f"the default demo (load generator start); {len(var_queries)} variables have values")
     assert len(with_data) == len(panels)
+
+    def untold():
+        return [what for what, selector in STORY.items()
+                if not prom_api(base, "/api/v1/query", {"query": f"sum({selector}) > 0"})["result"]]
+    left = DEMO_DEADLINE - (time.monotonic() - stack.loadgen.started_at)
+    try:
+        wait_until(lambda: not untold(), timeout=max(left, 1), interval=3, message="the demo's events")
+    except TimeoutError:
+        raise AssertionError(f"{DEMO_DEADLINE} s into the default demo, no {untold()} yet") from None
+    SUMMARY.append(f"every event of the demo's story happened {time.monotonic() - stack.loadgen.started_at:.0f} s "
+                   f"into it: {', '.join(STORY)}")
