@@ -9,8 +9,8 @@ within three minutes of `make up`:
 
 - faults (--no-faults turns them off): 10 s after the start (or sooner), then every
   --fault-every seconds, one provider in turn fails every call for 25 s (its
-  breaker opens, then closes once the provider answers again; a few /api answers
-  are 503), alternating with a burst of slow calls;
+  breaker opens, then closes once the provider answers again; one /api answer in
+  ten is 503), alternating with a burst of slow calls (and a few 503s);
 - abuse (--no-abuse turns it off): 20 s after the start (or sooner), then every --abuse-every
   seconds, calls with no and with a wrong API key, two probes, and a burst over
   the rate limit until the backend blocks this client (403). The burst starts at
@@ -122,9 +122,9 @@ def fault_bursts(client: Client, stop: threading.Event, first: float, every: flo
     while not stop.wait(wait):
         provider = PROVIDERS[(n // 2) % len(PROVIDERS)]
         if n % 2 == 0:   # outage: more than breaker_failure_threshold failures in a row
-            body = {"providers": {provider: {"failure_rate": 1.0}}, "http_error_rate": 0.03}
+            body = {"providers": {provider: {"failure_rate": 1.0}}, "http_error_rate": 0.1}
         else:
-            body = {"providers": {provider: {"failure_rate": 0.3, "extra_latency_ms": 1500}}}
+            body = {"providers": {provider: {"failure_rate": 0.3, "extra_latency_ms": 1500}}, "http_error_rate": 0.02}
         status, _ = client.call("PUT", "/api/admin/faults", {**body, "duration_seconds": OUTAGE_SECONDS})
         log.info("fault burst: %s (HTTP %s)", body, status)
         n, wait = n + 1, every
