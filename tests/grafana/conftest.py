@@ -128,12 +128,12 @@ def stack(vigil_db):
         loadgen.started_at = time.monotonic()
         procs.append(loadgen)
 
-        node = start_node_exporter()
-        pg_exp = start_postgres_exporter(
-            pg.dsn("vigil", APP["EXPORTER_DB_USER"], APP["EXPORTER_DB_PASSWORD"]) + "?sslmode=disable")
-        redis_exp = start_redis_exporter(redis_url)
-        am = start_alertmanager(ALERTMANAGER_CONFIG)
-        procs += [node, pg_exp, redis_exp, am]
+        # Each one is in `procs` as soon as it runs, so a later failure still stops it.
+        procs.append(node := start_node_exporter())
+        procs.append(pg_exp := start_postgres_exporter(
+            pg.dsn("vigil", APP["EXPORTER_DB_USER"], APP["EXPORTER_DB_PASSWORD"]) + "?sslmode=disable"))
+        procs.append(redis_exp := start_redis_exporter(redis_url))
+        procs.append(am := start_alertmanager(ALERTMANAGER_CONFIG))
 
         prom_port = free_port()
         config = rewrite_targets((REPO / "prometheus" / "prometheus.yml").read_text(), {
