@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "dashboards"
+RUNBOOKS = Path(__file__).resolve().parents[1] / "docs" / "runbooks"  # one dashboard per runbook, folder runbooks
 SCHEMA_VERSION = 39  # Grafana 11.x-13.x read it without migration prompts
 
 PROM = {"type": "prometheus", "uid": "${datasource}"}
@@ -693,6 +694,25 @@ def business() -> dict:
                      ["business", "sql"], items, variables, time_from="now-7d", refresh="5m")
 
 
+# --- Runbooks ----------------------------------------------------------------------------------
+def runbook_uid(alert: str) -> str:
+    """The uid of an alert's runbook dashboard; alert rules link to /d/<this> (runbook_url annotation)."""
+    uid = f"runbook-{alert.lower()}"
+    assert len(uid) <= 40, f"{uid}: Grafana uids have at most 40 characters"
+    return uid
+
+
+def runbook(path: Path) -> dict:
+    """docs/runbooks/<Alert>.md as a dashboard holding one markdown panel: the alert's Slack link opens
+    it in Grafana, where the on-call person already is, with no public repository needed."""
+    board = dashboard("vigil-overview", f"Runbook of the {path.stem} alert (from docs/runbooks/{path.name}).",
+                      [], [], [], refresh="")
+    text = {"type": "text", "title": "", "description": "", "id": 1, "gridPos": {"x": 0, "y": 0, "w": 24, "h": 30},
+            "options": {"mode": "markdown", "content": path.read_text()}}
+    return {**board, "uid": runbook_uid(path.stem), "title": f"Runbook / {path.stem}", "tags": ["runbook"],
+            "links": board["links"][:1], "panels": [text]}
+
+
 BUILDERS = {"vigil-overview": overview, "vigil-llm": llm, "vigil-workflows": workflows,
             "vigil-infra": infrastructure, "vigil-logs": logs, "vigil-security": security,
             "vigil-business": business}
@@ -704,6 +724,8 @@ def render() -> dict[Path, str]:
     for uid, build in BUILDERS.items():
         _, folder, name = DASHBOARDS[uid]
         files[OUT / folder / f"{name}.json"] = json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+    for path in sorted(RUNBOOKS.glob("*.md")):
+        files[OUT / "runbooks" / f"{path.stem}.json"] = json.dumps(runbook(path), indent=2, ensure_ascii=False) + "\n"
     return files
 
 

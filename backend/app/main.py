@@ -13,19 +13,20 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from observability import instrument
+from observability import instrument, metrics
 from observability.db import instrument_engine
 
 from . import __version__
 from .api import admin, health, stats, workflows
-from .api.deps import injected_http_fault
+from .api.deps import injected_http_fault, tenant
 from .api.errors import API_ERRORS
 from .db.demo_data import seed_catalogue
+from .domain.catalog import PROVIDERS
 from .db.session import init_schema, make_engine, make_sessionmaker
 from .domain.faults import FAULTS
 from .domain.workflows import WorkflowRunner, fail_abandoned
 from .preflight import check_production
-from .security.guard import GuardMiddleware, SecurityGuard
+from .security.guard import PROBES, GuardMiddleware, SecurityGuard
 from .security.limits import rate_limit
 from .settings import Settings, get_settings
 from .store import StoreUnavailable, make_store
@@ -42,6 +43,18 @@ class Services:
     cache: object  # LLM responses: a separate store, so cache pressure never evicts a block
     guard: SecurityGuard
     runner: WorkflowRunner
+
+
+def zero_bounded_counters() -> None:
+    """Counters whose label values form a small known set start at 0, so a dashboard shows an
+    honest 0 (no auth failure yet) rather than "No data"."""
+    for reason in ("missing", "invalid"):
+        metrics.AUTH_FAILURES.labels(reason)
+    for event_type in (*(kind for kind, _ in PROBES), "rate_limit_abuse", "auth_abuse"):
+        metrics.SECURITY_EVENTS.labels(event_type)
+    for provider in PROVIDERS:
+        for old, new in (("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")):
+            metrics.BREAKER_TRANSITIONS.labels(provider, old, new)
 
 
 def build_services(settings: Settings) -> Services:
@@ -69,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         init_sentry(service=settings.service_name, version=__version__)
     svc = build_services(settings)
+    zero_bounded_counters()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -116,11 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": "security store unavailable; retry later"}, status_code=503,
                             headers={"Retry-After": str(exc.retry_after)})
 
-    api_deps = [Depends(rate_limit), Depends(injected_http_fault)]
+    api_deps = [Depends(tenant), Depends(rate_limit), Depends(injected_http_fault)]
     app.include_router(health.router)
     app.include_router(workflows.router, dependencies=api_deps, responses=API_ERRORS)
     app.include_router(stats.router, dependencies=api_deps, responses=API_ERRORS)
-    app.include_router(admin.router, dependencies=[Depends(rate_limit)], responses=API_ERRORS)
+    app.include_router(admin.router, dependencies=[Depends(tenant), Depends(rate_limit)], responses=API_ERRORS)
     app.add_middleware(GuardMiddleware, guard=svc.guard, max_body_bytes=settings.max_body_bytes)
     # Last, so it is the outermost middleware and sees every response, 403/413 included.
     instrument(app, service=settings.service_name, version=__version__)

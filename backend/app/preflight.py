@@ -19,7 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 # The secrets production needs (Compose secret names are these, lower-cased).
 SECRET_NAMES = ("POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD",
-                "GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD",
+                "GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL", "HEARTBEAT_URL", "ESCALATION_WEBHOOK_URL",
+                "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD",
                 "SUPERSET_DB_PASSWORD", "ADMIN_TOKEN", "API_KEYS", "REDIS_PASSWORD")
 # Optional in production (empty is allowed), but never a development value.
 OPTIONAL = ("SENTRY_DSN",)

@@ -4,15 +4,30 @@
 
 The mix: workflows across providers and tenants (inputs drawn from a small pool
 so the response cache gets hits), stats reads, workflow look-ups, 404s, a few
-malformed requests, and now and then a burst of provider failures or slow calls
-through the fault-injection endpoint (--no-faults turns that off). --duration 0
-runs until interrupted; every request has a timeout and the request rate is capped.
+malformed requests, and two scheduled episodes so every dashboard panel has data
+within three minutes of `make up`:
+
+- faults (--no-faults turns them off): 10 s after the start (or sooner), then every
+  --fault-every seconds, one provider in turn fails every call for 25 s (its
+  breaker opens, then closes once the provider answers again; one /api answer in
+  ten is 503), alternating with a burst of slow calls (and a few 503s);
+- abuse (--no-abuse turns it off): 20 s after the start (or sooner), then every --abuse-every
+  seconds, calls with no and with a wrong API key, two probes, and a burst over
+  the rate limit until the backend blocks this client (403). The burst starts at
+  second --abuse-at-second of the wall-clock minute, so the limiter's one-minute
+  window ends soon after and the generator's own traffic flows again once the
+  block (BLOCK_SECONDS) is over.
+
+The API key (write endpoints, fault injection) is --api-key, else the first key of
+API_KEYS. --duration 0 runs until interrupted; every request has a timeout and the
+request rate is capped (the abuse burst excepted: it stops at the first 429).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import random
 import signal
 import threading
@@ -47,9 +62,10 @@ class Client:
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def call(self, method: str, path: str, body=None, headers: dict | None = None, raw: bytes | None = None):
+    def call(self, method: str, path: str, body=None, headers: dict | None = None, raw: bytes | None = None,
+             send_key: bool = True):
         hdrs = {"content-type": "application/json", **(headers or {})}
-        if self.api_key:
+        if self.api_key and send_key:
             hdrs["x-api-key"] = self.api_key
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
@@ -96,24 +112,77 @@ def one_action(client: Client, rng: random.Random, recent: list[str], projects: 
         client.call("GET", "/api/models")
 
 
-def fault_cycle(client: Client, rng: random.Random, stop: threading.Event, every: float) -> None:
-    """Every ``every`` seconds, a 20-second burst of failures or slow calls on one provider."""
-    while not stop.wait(every):
-        provider = rng.choice(("anthropic", "openai", "google"))
-        fault = rng.choice(({"failure_rate": 0.5}, {"extra_latency_ms": 1500}))
-        client.call("PUT", "/api/admin/faults", {"providers": {provider: fault}, "duration_seconds": 20})
-        log.info("fault burst: %s %s", provider, fault)
+PROVIDERS = ("google", "openai", "anthropic")
+OUTAGE_SECONDS = 25
+
+
+def fault_bursts(client: Client, stop: threading.Event, first: float, every: float) -> None:
+    """Provider outages (a breaker opens and closes again) alternating with slow calls."""
+    n, wait = 0, first
+    while not stop.wait(wait):
+        provider = PROVIDERS[(n // 2) % len(PROVIDERS)]
+        if n % 2 == 0:   # outage: more than breaker_failure_threshold failures in a row
+            body = {"providers": {provider: {"failure_rate": 1.0}}, "http_error_rate": 0.1}
+        else:
+            body = {"providers": {provider: {"failure_rate": 0.3, "extra_latency_ms": 1500}}, "http_error_rate": 0.02}
+        status, _ = client.call("PUT", "/api/admin/faults", {**body, "duration_seconds": OUTAGE_SECONDS})
+        log.info("fault burst: %s (HTTP %s)", body, status)
+        n, wait = n + 1, every
+
+
+def abuse_episode(client: Client, stop: threading.Event, at_second: float, max_burst: int = 5000) -> dict:
+    """What an attacker or a misconfigured client does; returns the statuses it got."""
+    statuses: dict[int, int] = {}
+
+    def note(status: int) -> int:
+        statuses[status] = statuses.get(status, 0) + 1
+        return status
+
+    body = {"name": "abuse", "input": "x"}
+    for _ in range(2):
+        note(client.call("POST", "/api/workflows", body, send_key=False)[0])                        # 401 missing
+        note(client.call("POST", "/api/workflows", body, {"x-api-key": "wrong-key"}, send_key=False)[0])  # 401 invalid
+    note(client.call("GET", "/api/workflows/..%2f..%2fetc%2fpasswd")[0])                            # probe
+    note(client.call("GET", "/api/stats/cost-summary?q=%27%20or%201%3D1")[0])                       # probe
+    if at_second >= 0:   # near the end of the limiter's window, so it resets soon after the burst
+        stop.wait((at_second - time.time() % 60) % 60)
+    limited = threading.Event()
+
+    def hammer():
+        for _ in range(max_burst // 8):
+            if limited.is_set() or stop.is_set():
+                return
+            if note(client.call("GET", "/api/models")[0]) in (403, 429):
+                limited.set()
+
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(8):
+            pool.submit(hammer)
+    for _ in range(3):   # blocked by now (the 429s were security events): 403
+        note(client.call("GET", "/api/models")[0])
+    return statuses
+
+
+def abuse_cycle(client: Client, stop: threading.Event, first: float, every: float, at_second: float) -> None:
+    wait = first
+    while not stop.wait(wait):
+        log.info("abuse episode: %s", abuse_episode(client, stop, at_second))
+        wait = every
 
 
 def run(base_url: str, duration: float, rps: float, concurrency: int, faults: bool,
-        fault_every: float, api_key: str | None, seed: int | None) -> dict:
+        fault_every: float, api_key: str | None, seed: int | None, abuse: bool = True,
+        abuse_every: float = 300.0, abuse_at_second: float = 45.0) -> dict:
     rng = random.Random(seed)
     client = Client(base_url, api_key)
     stop = threading.Event()
     if duration > 0:
         threading.Timer(duration, stop.set).start()
     if faults:
-        threading.Thread(target=fault_cycle, args=(client, rng, stop, fault_every), daemon=True).start()
+        threading.Thread(target=fault_bursts, args=(client, stop, min(10.0, fault_every), fault_every), daemon=True).start()
+    if abuse:
+        threading.Thread(target=abuse_cycle, args=(client, stop, min(20.0, abuse_every), abuse_every, abuse_at_second),
+                         daemon=True).start()
     recent: list[str] = []
     status, payload = client.call("GET", "/api/workflows/projects")
     projects = [p["id"] for p in json.loads(payload)["projects"]] if status == 200 else []
@@ -137,14 +206,20 @@ def main(argv=None) -> None:
     p.add_argument("--rps", type=float, default=4.0, help="requests per second (cap)")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--no-faults", dest="faults", action="store_false")
-    p.add_argument("--fault-every", type=float, default=300.0, help="seconds between fault bursts")
-    p.add_argument("--api-key", default=None)
+    p.add_argument("--fault-every", type=float, default=90.0, help="seconds between fault bursts")
+    p.add_argument("--no-abuse", dest="abuse", action="store_false")
+    p.add_argument("--abuse-every", type=float, default=300.0, help="seconds between abuse episodes")
+    p.add_argument("--abuse-at-second", type=float, default=45.0,
+                   help="second of the minute the rate-limit burst starts at; -1 = at once")
+    p.add_argument("--api-key", default=None, help="default: the first key of API_KEYS")
     p.add_argument("--seed", type=int, default=None)
     a = p.parse_args(argv)
+    api_key = a.api_key or next((k.strip() for k in os.getenv("API_KEYS", "").split(",") if k.strip()), None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s loadgen %(message)s")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # docker stop ends it cleanly
     try:
-        counts = run(a.base_url, a.duration, a.rps, a.concurrency, a.faults, a.fault_every, a.api_key, a.seed)
+        counts = run(a.base_url, a.duration, a.rps, a.concurrency, a.faults, a.fault_every, api_key, a.seed,
+                     a.abuse, a.abuse_every, a.abuse_at_second)
     except KeyboardInterrupt:
         counts = {}
     print(json.dumps({"loadgen": "done", "responses": counts}))

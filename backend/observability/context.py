@@ -2,3 +2,5 @@
 from contextvars import ContextVar
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The tenant the current request acts for, set by the app once it knows it (bounded values only).
+tenant: ContextVar[str | None] = ContextVar("tenant", default=None)

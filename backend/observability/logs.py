@@ -1,7 +1,8 @@
 """JSON logs on stdout, one object per line.
 
 Every line carries timestamp, level, logger, message and service, plus the
-request id (and trace/span ids when tracing is on) of the request being served.
+request id (and trace/span ids when tracing is on) and the tenant of the request
+being served.
 Extra fields passed with ``logger.info("...", extra={...})`` are kept, except
 names that look like secrets, which are dropped.
 """
@@ -13,7 +14,7 @@ import os
 import sys
 import time
 
-from .context import request_id
+from .context import request_id, tenant
 
 try:  # orjson encodes a log line some 20x faster than the json module; optional
     import orjson
@@ -55,6 +56,9 @@ class JsonFormatter(logging.Formatter):
         rid = request_id.get()
         if rid:
             entry["request_id"] = rid
+        who = tenant.get()
+        if who:
+            entry["tenant"] = who
         if _trace_ids is not None:
             ids = _trace_ids()
             if ids:
@@ -95,10 +99,11 @@ class LineHandler(logging.Handler):
 
 access_logger = logging.getLogger("access")
 _root = logging.getLogger()
+LOGGED = "_vigil_logged"  # attribute set on an exception the middleware has logged
 
 
-def access(message: str, fields: dict) -> None:
-    """Write one access-log line (logger "access", level info).
+def access(message: str, fields: dict, level: int = logging.INFO) -> None:
+    """Write one access-log line (logger "access"; level info, error for a 5xx answer).
 
     While the handler configure_logging() installed is the only one on the way (no
     handler or filter added since), the line is written directly: building a LogRecord
@@ -108,16 +113,17 @@ def access(message: str, fields: dict) -> None:
     handlers = _root.handlers
     if (len(handlers) == 1 and isinstance(handlers[0], LineHandler) and not handlers[0].filters
             and not access_logger.handlers and not access_logger.filters and access_logger.propagate
-            and access_logger.isEnabledFor(logging.INFO)):
+            and access_logger.isEnabledFor(level)):
         handler = handlers[0]
-        entry = handler.formatter.entry(time.time(), "info", "access", message)
+        name = "info" if level == logging.INFO else logging.getLevelName(level).lower()
+        entry = handler.formatter.entry(time.time(), name, "access", message)
         entry.update(fields)
         try:
             os.write(handler.fd, _dumps(entry))
         except OSError:
             pass  # stdout gone: nothing to tell
     else:
-        access_logger.info(message, extra=fields)
+        access_logger.log(level, message, extra=fields)
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -136,3 +142,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+    # The middleware already logged an unhandled exception with its request's ids: drop the
+    # server's second, id-less copy of the traceback.
+    logging.getLogger("uvicorn.error").addFilter(lambda r: not (r.exc_info and getattr(r.exc_info[1], LOGGED, False)))
+

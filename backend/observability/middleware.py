@@ -5,6 +5,7 @@ tasks and contextvars behave, and the per-request cost stays a few microseconds.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -16,12 +17,20 @@ UNMATCHED_ROUTE = "unmatched"  # shared http_route of every request no route mat
 # OpenTelemetry folds unknown methods into _OTHER so a client cannot mint series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+_INTERNAL_ERROR = b'{"detail":"Internal Server Error"}'
+log = logging.getLogger("app")
 
 
 def route_template(scope) -> str:
     """The matched route's template (``/api/workflows/{workflow_id}``), never the raw path."""
     route = scope.get("route")
     path = getattr(route, "path", None)
+    if not path and "endpoint" in scope:
+        # A plain Starlette route (FastAPI's /docs, /redoc, /openapi.json): it matched but did not put
+        # itself in the scope. Found by its endpoint; a 404 has none, so scanners cost nothing.
+        endpoint = scope["endpoint"]
+        routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+        path = next((r.path for r in routes if getattr(r, "endpoint", None) is endpoint), None)
     if not path:
         return UNMATCHED_ROUTE
     return scope.get("root_path", "") + path if scope.get("root_path") else path
@@ -60,6 +69,7 @@ class ObservabilityMiddleware:
 
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
         status = 500
+        started = False
         token = None
         if self.request_ids:
             rid = None
@@ -73,16 +83,16 @@ class ObservabilityMiddleware:
             rid_header = (b"x-request-id", rid.encode())
 
             async def send_wrapper(message):
-                nonlocal status
+                nonlocal status, started
                 if message["type"] == "http.response.start":
-                    status = message["status"]
+                    status, started = message["status"], True
                     message["headers"] = [*message.get("headers", ()), rid_header]
                 await send(message)
         else:
             async def send_wrapper(message):
-                nonlocal status
+                nonlocal status, started
                 if message["type"] == "http.response.start":
-                    status = message["status"]
+                    status, started = message["status"], True
                 await send(message)
 
         span = self.tracer.start(scope, method) if self.tracer else None
@@ -94,9 +104,16 @@ class ObservabilityMiddleware:
         error = None
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception as exc:  # counted, then re-raised for the server's 500 handler
+        except Exception as exc:  # counted, logged with the request's ids, answered 500, re-raised
             error = exc
             metrics.UNHANDLED_EXCEPTIONS.labels(type(exc).__name__).inc()
+            log.error("unhandled exception", exc_info=exc, extra={
+                "exception_type": type(exc).__name__, "method": method, "route": route_template(scope)})
+            setattr(exc, logs.LOGGED, True)
+            if not started:  # our 500 carries X-Request-ID; the server's handler then sends nothing
+                await send_wrapper({"type": "http.response.start", "status": 500, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(_INTERNAL_ERROR)).encode())]})
+                await send_wrapper({"type": "http.response.body", "body": _INTERNAL_ERROR})
             raise
         finally:
             duration = time.perf_counter() - start
@@ -105,7 +122,8 @@ class ObservabilityMiddleware:
             if self.access_log:  # before finish(): the span is still current, so the line gets its trace_id
                 logs.access(f"{method} {route} {status}",
                             {"method": method, "route": route, "path": scope["path"],
-                             "status": status, "duration_ms": round(duration * 1000, 3)})
+                             "status": status, "duration_ms": round(duration * 1000, 3)},
+                            logging.ERROR if status >= 500 else logging.INFO)
             exemplar = self.tracer.finish(span, route, status, error) if span is not None else None
             child = self._histogram(method, route, str(status))
             if exemplar:

@@ -139,3 +139,19 @@ def test_gunicorn_workers_sum_and_dead_workers_are_dropped():
         assert sample(scrape(base), "workflow_runs_total") == 40
     finally:
         proc.stop()
+
+
+def test_api_docs_routes_are_their_own_routes(backend):
+    """FastAPI's /docs, /redoc and /openapi.json are plain Starlette routes: labelled by their path, not
+    `unmatched` (which stays for 404s)."""
+    for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+        assert request("GET", backend.base_url + path)[0] == 200, path
+    request("GET", backend.base_url + "/no-such-page")
+    text = scrape(backend.base_url)
+    for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+        assert sample(text, "http_server_request_duration_seconds_count", http_route=path,
+                      http_response_status_code="200") == 1, path
+    assert sample(text, "http_server_request_duration_seconds_count", http_route="unmatched",
+                  http_response_status_code="200") == 0
+    assert sample(text, "http_server_request_duration_seconds_count", http_route="unmatched",
+                  http_response_status_code="404") == 1

@@ -13,7 +13,7 @@ DEV = ["-f", "docker-compose.yml"]
 PROD = ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]
 # Prod secrets: the overlay must refuse to start without each of them.
 PROD_REQUIRED = ["POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD",
-                 "GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL",
+                 "GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL", "HEARTBEAT_URL", "ESCALATION_WEBHOOK_URL",
                  # Profile bi: Compose interpolates every profile's services, so prod needs them always.
                  "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD",
                  # The backend's own credentials (backend/app/preflight.py checks their values).

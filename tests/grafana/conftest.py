@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import shutil
 import subprocess
 import tempfile
@@ -18,17 +19,17 @@ from types import SimpleNamespace
 import pytest
 
 from harness import BACKEND_DIR, REPO, Proc, free_port, start_backend, start_postgres, start_redis
+from app.settings import Settings
+from compose.stack import DEV, model
 from harness.monitoring import (binary, rewrite_targets, start_alertmanager, start_node_exporter,
                                 start_postgres_exporter, start_redis_exporter, wait_for_targets_up)
-
-from .traffic import API_KEY, inject_faults, security_burst
 
 ROLES_SCRIPT = REPO / "postgres" / "init" / "10-roles.sh"
 APP = {"APP_DB_NAME": "vigil", "APP_DB_USER": "vigil", "APP_DB_PASSWORD": "app-pw",
        "GRAFANA_DB_USER": "grafana_reader", "EXPORTER_DB_USER": "postgres_exporter",
        "EXPORTER_DB_PASSWORD": "exporter-pw"}
-RATE_LIMIT = 400          # per client and minute; the load generator stays well below it
-LOADGEN_RPS = 5
+# The backend's Compose environment entries that are addresses inside the Compose network.
+ADDRESSES = {"DATABASE_URL", "DATABASE_PASSWORD_FILE", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"}
 # Minimal Alertmanager config: the dashboards only need Alertmanager's own metrics.
 ALERTMANAGER_CONFIG = "route:\n  receiver: none\nreceivers:\n  - name: none\n"
 
@@ -96,6 +97,18 @@ def vigil_db():
     shutil.rmtree(secret_dir, ignore_errors=True)
 
 
+def default_demo() -> tuple[dict, dict, list[str]]:
+    """(backend environment, load generator environment, load generator arguments) of `make up`."""
+    services = model(DEV, REPO / ".env.example")["services"]
+    backend = {k: v for k, v in services["backend"]["environment"].items() if k not in ADDRESSES}
+    # The harness's test defaults (instant LLM calls, no rate limit) give way to the backend's own.
+    for name in ("LLM_LATENCY_SCALE", "RATE_LIMIT_PER_MINUTE", "LLM_FAILURE_RATE"):
+        backend.setdefault(name, str(Settings.model_fields[name.lower()].default))
+    command = services["loadgen"]["command"]
+    assert command[:3] == ["python", "-m", "loadgen"], command
+    return backend, services["loadgen"].get("environment", {}), command[3:]
+
+
 @pytest.fixture(scope="package")
 def stack(vigil_db):
     pg = vigil_db.pg
@@ -103,25 +116,24 @@ def stack(vigil_db):
     try:
         redis_proc, redis_url = start_redis()
         procs.append(redis_proc)
+        backend_env, loadgen_env, loadgen_args = default_demo()
         backend = start_backend(env={
-            "DATABASE_URL": pg.url("vigil", APP["APP_DB_USER"], APP["APP_DB_PASSWORD"]),
-            "REDIS_URL": redis_url, "API_KEYS": API_KEY, "RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
-            "LLM_FAILURE_RATE": "0.05", "BREAKER_RESET_SECONDS": "10"})
+            **backend_env, "DATABASE_URL": pg.url("vigil", APP["APP_DB_USER"], APP["APP_DB_PASSWORD"]),
+            "REDIS_URL": redis_url})
         procs.append(backend)
-        # Fault bursts of its own only after ours (google down 25 s: its breaker opens) ended.
-        loadgen = Proc("loadgen", [sys.executable, "-m", "loadgen", "--base-url", backend.base_url,
-                                   "--duration", "300", "--rps", str(LOADGEN_RPS), "--api-key", API_KEY,
-                                   "--fault-every", "30", "--seed", "7"], cwd=str(BACKEND_DIR)).start()
+        args = [backend.base_url if a == "http://backend:8000" else a for a in loadgen_args]
+        assert backend.base_url in args, loadgen_args
+        loadgen = Proc("loadgen", [sys.executable, "-m", "loadgen", *args],
+                       env=loadgen_env, cwd=str(BACKEND_DIR)).start()
+        loadgen.started_at = time.monotonic()
         procs.append(loadgen)
-        inject_faults(backend.base_url)
-        security_burst(backend.base_url, RATE_LIMIT)
 
-        node = start_node_exporter()
-        pg_exp = start_postgres_exporter(
-            pg.dsn("vigil", APP["EXPORTER_DB_USER"], APP["EXPORTER_DB_PASSWORD"]) + "?sslmode=disable")
-        redis_exp = start_redis_exporter(redis_url)
-        am = start_alertmanager(ALERTMANAGER_CONFIG)
-        procs += [node, pg_exp, redis_exp, am]
+        # Each one is in `procs` as soon as it runs, so a later failure still stops it.
+        procs.append(node := start_node_exporter())
+        procs.append(pg_exp := start_postgres_exporter(
+            pg.dsn("vigil", APP["EXPORTER_DB_USER"], APP["EXPORTER_DB_PASSWORD"]) + "?sslmode=disable"))
+        procs.append(redis_exp := start_redis_exporter(redis_url))
+        procs.append(am := start_alertmanager(ALERTMANAGER_CONFIG))
 
         prom_port = free_port()
         config = rewrite_targets((REPO / "prometheus" / "prometheus.yml").read_text(), {

@@ -36,7 +36,9 @@ def datasources() -> dict[str, dict]:
 
 
 def dashboards() -> dict[Path, dict]:
-    return {p: json.loads(p.read_text()) for p in sorted(DASHBOARD_DIR.glob("*/*.json"))}
+    """The dashboards with panels and queries (not the runbooks folder: one markdown panel each)."""
+    return {p: json.loads(p.read_text()) for p in sorted(DASHBOARD_DIR.glob("*/*.json"))
+            if p.parent.name != "runbooks"}
 
 
 def all_panels(dash: dict) -> list[dict]:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from .monitoring import ALERTMANAGER_DIR, start_alertmanager
 
-# Where Compose mounts the webhook URL secret; tests point it at a temporary file.
-SLACK_URL_SECRET = "/run/secrets/slack_webhook_url"
+# Where Compose mounts the webhook URL secrets; tests point them at temporary files.
+SECRETS_DIR = "/run/secrets/"
+SLACK_URL_SECRET = SECRETS_DIR + "slack_webhook_url"
 
 
 @dataclass
@@ -28,8 +29,8 @@ class Delivery:
     status: int        # what the receiver answered
 
     @property
-    def attachment(self) -> dict:
-        return self.payload["attachments"][0]
+    def attachment(self) -> dict:  # empty for a non-Slack (webhook) payload
+        return (self.payload.get("attachments") or [{}])[0]
 
     @property
     def title(self) -> str:
@@ -84,18 +85,23 @@ class SlackReceiver:
 
 
 def shipped_alertmanager(url_file: Path) -> tuple[str, dict[str, str]]:
-    """alertmanager.yml and its templates as shipped; only the secret's path is replaced."""
+    """alertmanager.yml and its templates as shipped; only the secrets' paths are replaced
+    (by files of the same names beside ``url_file``, the Slack URL secret)."""
     config = (ALERTMANAGER_DIR / "alertmanager.yml").read_text()
     assert SLACK_URL_SECRET in config, "alertmanager.yml no longer reads the Slack URL secret"
     files = {str(p.relative_to(ALERTMANAGER_DIR)): p.read_text()
              for p in sorted((ALERTMANAGER_DIR / "templates").glob("*.tmpl"))}
-    return config.replace(SLACK_URL_SECRET, str(url_file)), files
+    return config.replace(SECRETS_DIR, f"{url_file.parent}/"), files
 
 
-def start_shipped_alertmanager(secret_dir: Path, slack_url: str):
-    """The shipped Alertmanager, its Slack URL secret (a file in ``secret_dir``) holding ``slack_url``."""
+def start_shipped_alertmanager(secret_dir: Path, slack_url: str, webhooks: dict[str, str] | None = None):
+    """The shipped Alertmanager, its Slack URL secret (a file in ``secret_dir``) holding ``slack_url``;
+    its other URL secrets (heartbeat_url, escalation_webhook_url) hold ``webhooks[name]``, by default
+    ``slack_url`` too (their payloads have no Slack attachment, so Slack finders skip them)."""
     url_file = secret_dir / "slack_webhook_url"
     url_file.write_text(slack_url)
+    for name in ("heartbeat_url", "escalation_webhook_url"):
+        (secret_dir / name).write_text((webhooks or {}).get(name, slack_url))
     return start_alertmanager(*shipped_alertmanager(url_file))
 
 

@@ -5,6 +5,8 @@ import random
 
 from fastapi import HTTPException, Request
 
+from observability.context import tenant as tenant_context
+
 from ..domain.faults import FAULTS
 
 
@@ -12,13 +14,16 @@ def services(request: Request):
     return request.app.state.services
 
 
-def tenant(request: Request) -> str:
-    """X-Tenant-ID if it is one of TENANTS, "default" when absent, "other" otherwise."""
+async def tenant(request: Request) -> str:
+    """X-Tenant-ID if it is one of TENANTS, "default" when absent, "other" otherwise.
+
+    Also the ``tenant`` of every log line the request writes from then on. Async, so it runs
+    in the request's own task, whose context the later steps (threads included) copy."""
     sent = request.headers.get("x-tenant-id")
-    if not sent:
-        return "default"
     allowed = request.app.state.services.settings.tenant_set
-    return sent if sent in allowed else "other"
+    value = "default" if not sent else sent if sent in allowed else "other"
+    tenant_context.set(value)
+    return value
 
 
 def injected_http_fault(request: Request) -> None:

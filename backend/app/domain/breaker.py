@@ -6,10 +6,14 @@ is let through (half-open). The trial's success closes it; its failure opens it 
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from observability import metrics
+
+
+log = logging.getLogger("breaker")
 
 
 class CircuitOpen(Exception):
@@ -39,6 +43,10 @@ class CircuitBreaker:
         old, self._state = self._state, new
         if old != new:
             metrics.set_breaker_state(self.name, old, new)
+            # Opening is the failure users see (calls fail fast); the rest is recovery.
+            log.log(logging.ERROR if new == "open" else logging.INFO, "circuit breaker %s", new,
+                    extra={"provider": self.name, "from_state": old, "to_state": new,
+                           "error_type": "circuit_open" if new == "open" else None})
 
     def before_call(self) -> None:
         """Raise CircuitOpen if the call must not go to the provider."""

@@ -145,11 +145,11 @@ class WorkflowRunner:
                     tenant, text = wf.tenant, wf.input
                 history: list[str] = []
                 totals = {"in": 0, "out": 0, "cost": 0.0}
-                error_type = None
+                error_type = failed_agent = None
                 for index, (agent, model) in enumerate(steps):
                     ok, output, err = self._step(workflow_id, tenant, index, agent, model, text, history, totals)
                     if not ok:
-                        error_type = err
+                        error_type, failed_agent = err, agent
                         break
                     history.append(output)
                 status = "failed" if error_type else "completed"
@@ -165,8 +165,9 @@ class WorkflowRunner:
             metrics.WORKFLOWS_ACTIVE.dec()
         metrics.WORKFLOW_RUNS.labels(tenant=tenant, status=status).inc()
         metrics.WORKFLOW_DURATION.labels(status=status).observe(elapsed)
-        log.info("workflow %s", status, extra={"workflow_id": workflow_id, "status": status,
-                                               "error_type": error_type, "duration_ms": round(elapsed * 1000, 1)})
+        log.log(logging.ERROR if error_type else logging.INFO, "workflow %s", status,
+                extra={"workflow_id": workflow_id, "tenant": tenant, "status": status, "error_type": error_type,
+                       "agent": failed_agent, "duration_ms": round(elapsed * 1000, 1)})
 
     @staticmethod
     def _assets(wf: Workflow, steps) -> list[Asset]:
@@ -196,7 +197,8 @@ class WorkflowRunner:
         metrics.ROUTER_CONTEXT_TOKENS.labels("before", decision.intent).inc(decision.context_tokens_before)
         metrics.ROUTER_CONTEXT_TOKENS.labels("after", decision.intent).inc(decision.context_tokens_after)
         model = MODELS[decision.model]
-        call = self._call(agent, model, prompt, decision.context_tokens_after, tenant, decision.intent)
+        call = self._call(agent, model, prompt, decision.context_tokens_after, tenant, decision.intent,
+                          workflow_id)
         status = "completed" if call["status"] == "success" else "failed"
         step_s = time.perf_counter() - step_start
         with self.sessions.begin() as s:
@@ -224,7 +226,7 @@ class WorkflowRunner:
         totals["cost"] += call["cost_usd"]
         return status == "completed", call["text"], call["error_type"]
 
-    def _call(self, agent, model, prompt, input_tokens, tenant, intent) -> dict:
+    def _call(self, agent, model, prompt, input_tokens, tenant, intent, workflow_id=None) -> dict:
         """One LLM call through cache and breaker; returns what was recorded."""
         provider = model.provider
         result = {"status": "success", "cache_hit": False, "latency_s": 0.0, "input_tokens": 0,
@@ -271,6 +273,9 @@ class WorkflowRunner:
         metrics.LLM_DURATION.labels(provider, model.name, intent).observe(result["latency_s"])
         if result["error_type"]:
             metrics.LLM_ERRORS.labels(provider, model.name, result["error_type"]).inc()
+            log.error("LLM call failed", extra={"provider": provider, "model": model.name, "agent": agent,
+                                                "tenant": tenant, "workflow_id": workflow_id,
+                                                "error_type": result["error_type"]})
         else:
             metrics.LLM_TOKENS.labels(provider, model.name, "input").inc(result["input_tokens"])
             metrics.LLM_TOKENS.labels(provider, model.name, "output").inc(result["output_tokens"])

@@ -103,6 +103,7 @@ class GuardMiddleware:
             return
         if left:
             metrics.SECURITY_BLOCKED_REQUESTS.inc()
+            log.warning("request from a blocked client refused", extra={"retry_after_seconds": left})
             await _json(send, 403, {"detail": "client blocked after repeated security events",
                                     "retry_after_seconds": left},
                         [(b"retry-after", str(left).encode())])

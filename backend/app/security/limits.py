@@ -6,6 +6,7 @@ route template. With REDIS_URL set the counters are shared by all workers.
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 
 from fastapi import HTTPException, Request
@@ -13,6 +14,12 @@ from fastapi import HTTPException, Request
 from observability import metrics
 
 from .clients import client_key
+
+log = logging.getLogger("security")
+
+
+def _route(request: Request) -> str:
+    return getattr(request.scope.get("route"), "path", "unmatched")
 
 
 def rate_limit(request: Request) -> None:
@@ -24,8 +31,9 @@ def rate_limit(request: Request) -> None:
     window = int(time.time() // 60)
     count = services.store.incr(f"rl:{client}:{window}", 61)
     if count > limit:
-        route = getattr(request.scope.get("route"), "path", "unmatched")
+        route = _route(request)
         metrics.RATE_LIMIT_REJECTIONS.labels(route).inc()
+        log.warning("rate limit exceeded", extra={"route": route, "limit_per_minute": limit})
         services.guard.record_event(client, "rate_limit_abuse")
         retry = 60 - int(time.time()) % 60
         raise HTTPException(429, f"rate limit of {limit} requests per minute exceeded",
@@ -44,8 +52,10 @@ def require_api_key(request: Request) -> None:
         sent = auth[7:].strip()
     if not sent:
         metrics.AUTH_FAILURES.labels("missing").inc()
+        log.warning("request without API key refused", extra={"reason": "missing", "route": _route(request)})
         raise HTTPException(401, "API key required (X-API-Key header)", headers={"WWW-Authenticate": "ApiKey"})
     if not any(hmac.compare_digest(sent.encode(), k.encode()) for k in keys):
         metrics.AUTH_FAILURES.labels("invalid").inc()
+        log.warning("request with an invalid API key refused", extra={"reason": "invalid", "route": _route(request)})
         services.guard.record_event(client_key(request.scope), "auth_abuse")
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "ApiKey"})
