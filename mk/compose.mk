@@ -41,7 +41,10 @@ logs: ## follow the logs of every service, or one: make logs s=backend
 check-compose: venv ## validate docker-compose.yml and the prod overlay with the real Compose (no Docker needed)
 	@test -n "$(COMPOSE_CHECK)" || { echo "No Compose binary in $(VENV): run 'make venv'." >&2; exit 1; }
 	$(COMPOSE_CHECK) --env-file .env.example -f docker-compose.yml config --quiet
-	$(COMPOSE_CHECK) --env-file .env.example $(PROD_FILES) config --quiet
+	@# The prod overlay refuses to render with .env.example's empty secrets (tests/compose proves it): give each
+	@# required variable (every $${NAME:?...} of the overlay) a placeholder, for this syntax check only.
+	env $$(sed -n 's/.*[$$]{\([A-Z_]*\):?.*/\1=check-only/p' docker-compose.prod.yml) \
+	  $(COMPOSE_CHECK) --env-file .env.example $(PROD_FILES) config --quiet
 
 backup: ## PostgreSQL, Prometheus, Loki and Grafana to backups/vigil-<date>.tar.gz
 	$(PREFLIGHT)
