@@ -1,6 +1,6 @@
 # Scale-out files generated from the sources of truth (deploy/generate.py): the Kubernetes objects in
 # deploy/kubernetes/ and prometheus/prometheus.remote-write.yml. check-kubernetes = regenerate and diff.
-.PHONY: deploy-files check-kubernetes up-scale
+.PHONY: deploy-files check-kubernetes
 CHECKS += check-kubernetes
 
 deploy-files: venv ## regenerate deploy/kubernetes/ and prometheus/prometheus.remote-write.yml
@@ -9,9 +9,3 @@ deploy-files: venv ## regenerate deploy/kubernetes/ and prometheus/prometheus.re
 check-kubernetes: venv ## fail if deploy/kubernetes/ or prometheus.remote-write.yml is not regenerated
 	$(BIN)/python deploy/generate.py --check
 	$(COMPOSE_CHECK) --env-file .env.example -f docker-compose.yml --profile scale config --quiet
-
-up-scale: ## start the stack with Mimir (profile scale) and Prometheus remote-writing to it
-	@scripts/preflight.sh dev
-	COMPOSE_PROFILES=scale PROMETHEUS_CONFIG=prometheus.remote-write.yml \
-	  $(COMPOSE) up -d --build --wait --wait-timeout $(UP_TIMEOUT)
-	@scripts/urls.sh

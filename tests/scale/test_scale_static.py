@@ -43,7 +43,7 @@ def test_scale_profile_switches_prometheus_to_the_remote_write_config(tmp_path, 
     flag = next(f for f in services["prometheus"]["command"] if f.startswith("--config.file="))
     mount = next(v for v in services["prometheus"]["volumes"] if v["source"].endswith("/prometheus"))
     assert (REPO / "prometheus" / flag.removeprefix(f"--config.file={mount['target']}/")).is_file()
-    make = (REPO / "mk" / "kubernetes.mk").read_text()
+    make = (REPO / "mk" / "scale.mk").read_text()
     assert "COMPOSE_PROFILES=scale PROMETHEUS_CONFIG=prometheus.remote-write.yml" in make
 
 
