@@ -170,6 +170,11 @@ def test_values_wire_the_generated_objects():
     config = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
     assert spec["evaluationInterval"] == config["global"]["evaluation_interval"]
     assert spec["externalLabels"] == config["global"]["external_labels"]
+    shipped_rw = yaml.safe_load((REPO / "prometheus" / "remote-write.yml").read_text())["remote_write"][0]
+    rw, = spec["remoteWrite"]
+    assert rw["name"] == shipped_rw["name"] and rw["url"].endswith("/api/v1/push")
+    assert rw["queueConfig"] == {"maxSamplesPerSend": shipped_rw["queue_config"]["max_samples_per_send"],
+                                 "maxShards": shipped_rw["queue_config"]["max_shards"]}
     am = values["alertmanager"]["alertmanagerSpec"]
     assert am["configSecret"] == of_kind("Secret")[0]["metadata"]["name"]
     assert am["secrets"] == [generate.SLACK_SECRET]
