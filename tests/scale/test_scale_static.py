@@ -84,7 +84,8 @@ def test_mimir_service_port_paths_and_healthcheck_agree(scale):
 def test_mimir_is_one_monolithic_node_on_the_filesystem():
     assert MIMIR["target"] == "all" and MIMIR["multitenancy_enabled"] is False
     assert MIMIR["common"]["storage"]["backend"] == "filesystem"
-    assert MIMIR["ingest_storage"]["enabled"] is False  # the Kafka-based architecture needs Kafka
+    # The Kafka-based architecture needs Kafka; without it ingesters take pushes over gRPC.
+    assert MIMIR["ingest_storage"]["enabled"] is False and MIMIR["ingester"]["push_grpc_method_enabled"] is True
     assert MIMIR["ingester"]["ring"]["replication_factor"] == 1
     rings = [MIMIR["ingester"]["ring"], MIMIR["distributor"]["ring"], MIMIR["compactor"]["sharding_ring"],
              MIMIR["store_gateway"]["sharding_ring"]]
