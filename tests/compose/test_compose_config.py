@@ -94,13 +94,14 @@ def test_every_scrape_target_is_a_service_exposing_that_port(dev):
     problems = []
     for job in config["scrape_configs"]:
         assert job["job_name"] in dev["services"], f"job {job['job_name']} is not a Compose service"
-        for static in job.get("static_configs", []):
-            for target in static["targets"]:
-                host, port = host_port(target)
-                # Prometheus scrapes itself as localhost:9090.
-                service = "prometheus" if host == "localhost" else host
-                if service not in dev["services"] or port not in exposed_ports(dev["services"][service]):
-                    problems.append(f"{job['job_name']}: {target}")
+        targets = [t for static in job.get("static_configs", []) for t in static["targets"]]
+        targets += [f"{name}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for name in sd["names"]]
+        for target in targets:
+            host, port = host_port(target)
+            # Prometheus scrapes itself as localhost:9090.
+            service = "prometheus" if host == "localhost" else host
+            if service not in dev["services"] or port not in exposed_ports(dev["services"][service]):
+                problems.append(f"{job['job_name']}: {target}")
     assert not problems, f"targets that no service exposes: {problems}"
 
 
@@ -127,13 +128,15 @@ def _datasources():
         yield from yaml.safe_load(path.read_text()).get("datasources", [])
 
 
-def test_every_grafana_datasource_points_at_a_service_port(dev):
+def test_every_grafana_datasource_points_at_a_service_port():
     datasources = list(_datasources())
     assert datasources, "no datasources provisioned"
+    # The mimir datasource's server comes with the profile `scale`.
+    services = model(DEV + ["--profile", "scale"], ENV_EXAMPLE)["services"]
     for ds in datasources:
         host, port = host_port(ds["url"])
-        assert host in dev["services"], f"datasource {ds['uid']}: {host} is not a Compose service"
-        assert port in exposed_ports(dev["services"][host]), f"datasource {ds['uid']}: {host} has no port {port}"
+        assert host in services, f"datasource {ds['uid']}: {host} is not a Compose service"
+        assert port in exposed_ports(services[host]), f"datasource {ds['uid']}: {host} has no port {port}"
 
 
 def test_grafana_has_every_variable_its_provisioning_expands(dev, prod):

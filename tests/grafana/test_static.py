@@ -18,7 +18,7 @@ from .panels import (DASHBOARD_DIR, DATASOURCES_FILE, PROVIDERS_FILE, all_panels
 
 EXPECTED_UIDS = {"vigil-overview", "vigil-llm", "vigil-workflows", "vigil-infra", "vigil-logs",
                  "vigil-security", "vigil-business"}  # the contract every helper links to
-DATASOURCE_UIDS = {"prometheus", "loki", "jaeger", "alertmanager", "postgres"}
+DATASOURCE_UIDS = {"prometheus", "mimir", "loki", "jaeger", "alertmanager", "postgres"}
 
 
 def compose_services() -> dict:

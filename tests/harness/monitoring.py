@@ -45,10 +45,34 @@ def binary(*names: str) -> str:
 
 
 def rewrite_targets(text: str, mapping: dict[str, str]) -> str:
-    """Replace each ``host:port`` key of ``mapping`` (whole words only) with its value."""
+    """Replace each ``host:port`` key of ``mapping`` (whole words only) with its value.
+
+    A DNS-discovered job (``dns_sd_configs`` of type A, names ``host`` and ``port``) whose
+    ``host:port`` is a key becomes a static target first: only Compose's DNS resolves those names.
+    """
+    text = _dns_to_static(text, mapping)
     for old, new in mapping.items():
         text = re.sub(rf"(?<![\w.-]){re.escape(old)}(?![\w.-])", new, text)
     return text
+
+
+def _dns_to_static(text: str, mapping: dict[str, str]) -> str:
+    if "dns_sd_configs" not in text:
+        return text
+    config = yaml.safe_load(text)
+    for job in config.get("scrape_configs", []):
+        kept = []
+        for sd in job.get("dns_sd_configs", []):
+            names = [f"{name}:{sd['port']}" for name in sd["names"]]
+            if sd.get("type") == "A" and all(n in mapping for n in names):
+                job.setdefault("static_configs", []).append({"targets": names})
+            else:
+                kept.append(sd)
+        if "dns_sd_configs" in job:
+            job["dns_sd_configs"] = kept
+            if not kept:
+                del job["dns_sd_configs"]
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def promql(base_url: str, expr: str, time: float | None = None) -> list:

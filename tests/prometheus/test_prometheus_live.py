@@ -51,7 +51,9 @@ def call(method: str, url: str, body=None) -> int:
 def shipped_targets() -> dict[str, str]:
     """{job: its target in prometheus.yml}."""
     config = yaml.safe_load((promrules.PROMETHEUS_DIR / "prometheus.yml").read_text())
-    return {job["job_name"]: job["static_configs"][0]["targets"][0] for job in config["scrape_configs"]}
+    return {job["job_name"]: job["static_configs"][0]["targets"][0] if "static_configs" in job
+            else f'{job["dns_sd_configs"][0]["names"][0]}:{job["dns_sd_configs"][0]["port"]}'
+            for job in config["scrape_configs"]}
 
 
 def rules_api(prom) -> list[dict]:

@@ -64,7 +64,9 @@ def container_ports(service: dict) -> set[int]:
 def test_every_target_is_a_compose_service_port():
     config = yaml.safe_load(CONFIG.read_text())
     addresses = [(job["job_name"], t) for job in config["scrape_configs"]
-                 for sc in job["static_configs"] for t in sc["targets"]]
+                 for sc in job.get("static_configs", []) for t in sc["targets"]]
+    addresses += [(job["job_name"], f"{name}:{sd['port']}") for job in config["scrape_configs"]
+                  for sd in job.get("dns_sd_configs", []) for name in sd["names"]]
     addresses += [("alertmanager", t) for am in config["alerting"]["alertmanagers"]
                   for sc in am["static_configs"] for t in sc["targets"]]
     for job, target in addresses:
