@@ -113,10 +113,9 @@ def test_environment_label_comes_from_env(prod, monkeypatch):
     """Prometheus with the flags and environment Compose gives it reports environment="production"."""
     project, _ = prod
     service = project["services"]["prometheus"]
-    assert "--enable-feature=expand-external-labels" in service["command"]
     monkeypatch.setenv("VIGIL_ENVIRONMENT", service["environment"]["VIGIL_ENVIRONMENT"])
     config = (ROOT / "prometheus" / "prometheus.yml").read_text()
-    prom = start_prometheus(config, extra_args=["--enable-feature=expand-external-labels"])
+    prom = start_prometheus(config)
     try:
         code, body = http_get(prom.base_url + "/api/v1/status/config", timeout=10)
     finally:

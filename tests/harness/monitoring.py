@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -109,7 +110,9 @@ def start_prometheus(config_text: str, rule_files: dict[str, str] | None = None,
     argv = [binary("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
             "--enable-feature=exemplar-storage", *(extra_args or [])]
-    proc = Proc("prometheus", argv, cwd=str(workdir)).start()
+    # The `environment` external label, as Compose sets it (VIGIL_ENVIRONMENT, default dev).
+    env = {"VIGIL_ENVIRONMENT": os.environ.get("VIGIL_ENVIRONMENT", "dev")}
+    proc = Proc("prometheus", argv, env=env, cwd=str(workdir)).start()
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.workdir = workdir
     proc.wait_http(proc.base_url + "/-/ready", timeout=30)
