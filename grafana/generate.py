@@ -9,7 +9,7 @@ tests/grafana checks that running this script changes nothing, and that every qu
 every panel returns data against real Prometheus and PostgreSQL.
 
 Queries use the recording rules of prometheus/rules/recording.yml where one exists
-(level:metric:operations names); raw metric names come from backend/observability/metrics.py.
+(level:metric:operations names); raw metric names come from backend/observability/metrics.py and backend/app/metrics.py.
 Exporter metrics are limited to names that both the Debian exporters used in tests
 (node_exporter 1.5, postgres_exporter 0.11, redis_exporter 1.45) and the pinned images expose.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from observability import metrics
+from .. import metrics
 
 
 class CircuitOpen(Exception):

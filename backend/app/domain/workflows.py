@@ -19,8 +19,7 @@ from datetime import timedelta
 from opentelemetry import trace
 from sqlalchemy import update
 
-from observability import metrics
-
+from .. import metrics
 from ..db.models import AgentRun, Asset, LLMCall, RouterDecision, Workflow, utcnow
 from .breaker import CircuitBreaker, CircuitOpen
 from .catalog import MODELS, PROVIDERS

@@ -12,8 +12,7 @@ import logging
 import re
 from urllib.parse import unquote
 
-from observability import metrics
-
+from .. import metrics
 from .clients import client_key
 
 log = logging.getLogger("security")
