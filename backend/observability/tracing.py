@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
 from .middleware import UNMATCHED_ROUTE
 
@@ -38,6 +38,8 @@ DEFAULT_RATIO = 0.1  # seed 004: sample 10 % of new traces; a sampled parent is 
 _SERVER = SpanKind.SERVER
 _CLIENT = SpanKind.CLIENT
 _LOW_64_BITS = (1 << 64) - 1  # the part of a trace id TraceIdRatioBased compares with its bound
+# The flags the SDK gives an unsampled root span: W3C level 2's "random trace id" bit where the API has it.
+_UNSAMPLED_ROOT = TraceFlags(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 
 
 class _AsgiHeaders(Getter):
@@ -120,7 +122,7 @@ class ServerTracer:
             self._ids._next.trace_id = trace_id
             span = self._tracer.start_span(method, kind=_SERVER)
         else:
-            span = NonRecordingSpan(SpanContext(trace_id, getrandbits(64) or 1, False))
+            span = NonRecordingSpan(SpanContext(trace_id, getrandbits(64) or 1, False, _UNSAMPLED_ROOT))
         return span, context.attach(trace.set_span_in_context(span)), method, scope
 
     def finish(self, handle, route: str, status: int, error: BaseException | None):
