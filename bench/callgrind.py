@@ -20,9 +20,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Both runs of a pair must start alike: the same hash seed, and no .pyc written by the first run
+# that the second would load instead of compiling.
+SAME_START = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT / "backend")}
 _TOTAL = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.M)
 
 
@@ -60,7 +64,7 @@ def server_ir(variant: str, requests: int, warmup: int, env: dict) -> int:
                                "--no-access-log", "--log-level", "warning"])
         with open(os.path.join(tmp, "server.log"), "wb") as log:
             proc = subprocess.Popen(argv, cwd=ROOT / "bench", stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, **env, "BENCH_VARIANT": variant})
+                                    env={**os.environ, **env, **SAME_START, "BENCH_VARIANT": variant})
             try:
                 _wait_port(port, proc)
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
@@ -85,8 +89,9 @@ def server_ir(variant: str, requests: int, warmup: int, env: dict) -> int:
 
 
 def per_request(variant: str, n1: int, n2: int, warmup: int, env: dict) -> float:
-    low = server_ir(variant, n1, warmup, env)
-    high = server_ir(variant, n2, warmup, env)
+    """The two runs go side by side (instruction counts do not depend on what else runs)."""
+    with ThreadPoolExecutor(2) as pool:
+        low, high = pool.map(lambda n: server_ir(variant, n, warmup, env), (n1, n2))
     return (high - low) / (n2 - n1)
 
 
@@ -96,10 +101,13 @@ def render_ir(renderer: str, count: int) -> int:
 
     with tempfile.TemporaryDirectory(prefix="vigil-callgrind-") as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        subprocess.run(_valgrind(out, [venv_bin("python"), str(ROOT / "bench" / "render.py"), renderer,
-                                       str(count)]), check=True, env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT / "backend")})
+        # -P: bench/ (where app.py is the benchmark's app) must not shadow the backend's `app` package.
+        subprocess.run(_valgrind(out, [venv_bin("python"), "-P", str(ROOT / "bench" / "render.py"), renderer,
+                                       str(count)]), check=True, env={**os.environ, **SAME_START})
         return _ir(out)
 
 
 def per_render(renderer: str, k1: int = 2, k2: int = 6) -> float:
-    return (render_ir(renderer, k2) - render_ir(renderer, k1)) / (k2 - k1)
+    with ThreadPoolExecutor(2) as pool:
+        low, high = pool.map(lambda k: render_ir(renderer, k), (k1, k2))
+    return (high - low) / (k2 - k1)
