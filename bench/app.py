@@ -1,6 +1,8 @@
 """The benchmark's app: one small JSON endpoint, instrumented per BENCH_VARIANT.
 
     none              no instrumentation
+    none-telemetry-off  no instrumentation, FastAPI's own OpenTelemetry hooks off (as instrument() does):
+                      shows what the middleware itself costs
     metrics           Vigil's instrument(): metrics only (no request ids, no access log)
     full              Vigil's instrument(): metrics + request ids + JSON access log
     full+tracing      the same with OpenTelemetry tracing at its default sampling (10 %)
@@ -16,7 +18,8 @@ import os
 from fastapi import FastAPI
 
 variant = os.environ.get("BENCH_VARIANT", "none")
-app = FastAPI()
+telemetry = {"tracing": False, "metrics": False, "logs": False} if variant == "none-telemetry-off" else None
+app = FastAPI(telemetry=telemetry)
 
 
 @app.get("/api/items/{item_id}")
@@ -50,5 +53,5 @@ elif variant == "otel-fastapi":
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     FastAPIInstrumentor.instrument_app(app)
-elif variant != "none":
+elif variant not in ("none", "none-telemetry-off"):
     raise SystemExit(f"unknown BENCH_VARIANT {variant!r}")
