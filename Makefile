@@ -21,7 +21,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
 
 venv: $(VENV)/.installed ## create .venv with the backend and test dependencies (idempotent)
-$(VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt backend/constraints.txt
+$(VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt bench/requirements.txt backend/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r backend/requirements-dev.txt -c backend/constraints.txt
 	touch $@
@@ -48,7 +48,7 @@ load: venv ## send mixed traffic to BASE_URL for DURATION seconds (key: the firs
 	cd backend && API_KEYS="$${API_KEYS:-$$(sed -n 's/^API_KEYS=//p' ../.env 2>/dev/null | tail -n 1)}" \
 	  ../$(BIN)/python -m loadgen --base-url $(BASE_URL) --duration $(DURATION)
 
-bench: bench-deps venv ## benchmark the instrumentation's overhead (prints a table)
+bench: bench-deps venv ## instrumentation overhead: instructions/request under callgrind (needs valgrind), then req/s (wrk)
 	$(BIN)/python bench/instrumentation.py
 
 lock: ## re-pin backend/constraints.txt from requirements*.txt in a scratch venv

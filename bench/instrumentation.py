@@ -1,8 +1,10 @@
-"""Overhead of Vigil's instrumentation, measured with wrk against one uvicorn worker.
+"""Overhead of Vigil's instrumentation against the uninstrumented app and three libraries.
 
     make bench            (or: .venv/bin/python bench/instrumentation.py --duration 5 --rounds 3)
 
-Each variant of bench/app.py runs in its own uvicorn process (one worker, pinned to
+First table: instructions per request under valgrind's callgrind (bench/callgrind.py),
+deterministic whatever else runs on the machine, and one /metrics render against
+prometheus_client's own. Second table: wall-clock req/s with wrk. Each variant of bench/app.py runs in its own uvicorn process (one worker, pinned to
 CPU 0 when taskset exists) while wrk loads it from CPU 1. Variants are interleaved
 round by round so drift on the machine hits them alike; the table shows the median
 req/s of the rounds and the ratio to the uninstrumented app. A second table times
@@ -26,9 +28,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+import callgrind  # noqa: E402  (bench/ is on sys.path: it is the script's folder)
 from harness import Proc, free_port, start_backend, venv_bin  # noqa: E402
 
-VARIANTS = ["none", "metrics", "full", "full+tracing", "instrumentator"]
+VARIANTS = ["none", "none-telemetry-off", "metrics", "full", "full+tracing", "instrumentator", "starlette-exporter", "otel-fastapi"]
+# Targets for Vigil's variants, as a share of the uninstrumented server's instructions per request.
+TARGETS = {"metrics": 0.96, "full": 0.90, "full+tracing": 0.85}
+# bench/app.py imports the instrumentation from the backend folder, as the backend does.
+APP_ENV = {"PYTHONPATH": str(ROOT / "backend")}
 
 
 def otlp_sink() -> str:
@@ -52,7 +59,7 @@ def pinned(cpu: int, argv: list[str]) -> list[str]:
 
 def run_variant(variant: str, duration: float, connections: int, otlp: str) -> tuple[float, float]:
     port = free_port()
-    env = {"BENCH_VARIANT": variant, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp if "tracing" in variant else ""}
+    env = {**APP_ENV, "BENCH_VARIANT": variant, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp}
     proc = Proc(f"bench-{variant}", pinned(0, [venv_bin("uvicorn"), "app:app", "--port", str(port),
                                                 "--no-access-log", "--log-level", "warning"]),
                 env=env, cwd=str(ROOT / "bench")).start()
@@ -93,21 +100,58 @@ def metrics_render(seconds: float) -> tuple[int, float, float]:
         backend.stop()
 
 
+def instruction_table(a, otlp: str) -> None:
+    """Instructions per request under callgrind, and per /metrics render."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp, "OTEL_BSP_SCHEDULE_DELAY": "600000"}  # export in full batches only: valgrind is ~50x slower
+    cost = {}
+    for v in VARIANTS:
+        cost[v] = callgrind.per_request(v, a.n1, a.n2, a.warmup, env)
+        print(f"callgrind {v:18s} {cost[v]:12,.0f} instructions/request", file=sys.stderr)
+    base = cost["none"]
+    print(f"\nvalgrind --tool=callgrind, one uvicorn worker, GET /api/items/{{id}}: instructions per request = "
+          f"(Ir at {a.n2} - Ir at {a.n1}) / {a.n2 - a.n1}, after {a.warmup} warm-up requests\n")
+    print("| variant | instructions/request | overhead | ratio to none | target |")
+    print("|---|---:|---:|---:|---|")
+    for v in VARIANTS:
+        ratio = base / cost[v]
+        target = TARGETS.get(v)
+        verdict = "" if target is None else f"≥ {target:.2f} {'met' if ratio >= target else '**missed**'}"
+        print(f"| {v} | {cost[v]:,.0f} | {cost[v] - base:+,.0f} | {ratio:.3f} | {verdict} |")
+    vigil, client = callgrind.per_render("vigil"), callgrind.per_render("prometheus_client")
+    print("\n| one /metrics render (bench/render.py registry) | instructions | ratio |")
+    print("|---|---:|---:|")
+    print(f"| prometheus_client generate_latest | {client:,.0f} | 1.00 |")
+    print(f"| Vigil render_text (same bytes) | {vigil:,.0f} | {client / vigil:.2f}x cheaper |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description="instrumentation overhead benchmark")
     p.add_argument("--duration", type=float, default=5, help="seconds of wrk per run")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--load-seconds", type=float, default=20, help="loadgen time before timing /metrics")
+    p.add_argument("--warmup", type=int, default=200, help="requests before counting, under callgrind")
+    p.add_argument("--n1", type=int, default=100, help="counted requests, first callgrind run")
+    p.add_argument("--n2", type=int, default=600, help="counted requests, second callgrind run")
+    p.add_argument("--only", choices=("instructions", "wallclock"), help="one table only")
     a = p.parse_args()
+    otlp = otlp_sink()
+    if a.only != "wallclock":
+        if not shutil.which("valgrind"):
+            sys.exit("valgrind not found: apt-get install valgrind")
+        instruction_table(a, otlp)
+    if a.only != "instructions":
+        wallclock_table(a, otlp)
+
+
+def wallclock_table(a, otlp: str) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
-    otlp = otlp_sink()
     results: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     for r in range(a.rounds):
         for v in VARIANTS:  # interleaved: every round runs every variant once
             results[v].append(run_variant(v, a.duration, a.connections, otlp))
-            print(f"round {r + 1}/{a.rounds} {v:15s} {results[v][-1][0]:9.0f} req/s", file=sys.stderr)
+            print(f"round {r + 1}/{a.rounds} {v:18s} {results[v][-1][0]:9.0f} req/s", file=sys.stderr)
     base = statistics.median(x[0] for x in results["none"])
     print(f"\nwrk -t1 -c{a.connections} -d{a.duration:g}s, one uvicorn worker, {a.rounds} interleaved rounds "
           f"(median), Python {sys.version.split()[0]}\n")

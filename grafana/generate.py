@@ -9,7 +9,8 @@ tests/grafana checks that running this script changes nothing, and that every qu
 every panel returns data against real Prometheus and PostgreSQL.
 
 Queries use the recording rules of prometheus/rules/recording.yml where one exists
-(level:metric:operations names); raw metric names come from backend/observability/metrics.py.
+(level:metric:operations names); raw metric names come from backend/observability/metrics.py
+and backend/app/metrics.py.
 Exporter metrics are names the exporters of the tests (make tools: node_exporter 1.11,
 postgres_exporter 0.19, redis_exporter 1.86) and the pinned images both expose.
 """

@@ -22,6 +22,7 @@ if [ ! -x .venv/bin/python ] || [ ! -x .superset-venv/bin/python ]; then
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 fi
 [ "$purpose" != bench ] || command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+[ "$purpose" != bench ] || command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && [ "${CI:-}" = true ]; then

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
-
-from harness import running_procs, start_backend, start_postgres, start_redis  # noqa: E402
+from harness import running_procs, start_backend, start_postgres, start_redis  # pytest.ini: pythonpath
 
 STRICT = os.environ.get("CI", "").lower() == "true" or os.environ.get("VIGIL_STRICT") == "1"
 

@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from observability import instrument, metrics
+from observability import instrument
 from observability.db import instrument_engine
 
-from . import __version__
+from . import __version__, metrics
 from .api import admin, health, stats, workflows
 from .api.deps import injected_http_fault, tenant
 from .api.errors import API_ERRORS

@@ -1,33 +1,39 @@
-"""Vigil instrumentation for ASGI / FastAPI services.
+"""Vigil instrumentation for ASGI / FastAPI services (distribution: vigil-observability).
 
-Copy this folder into your project: it imports nothing from the application.
-One call switches everything on:
+It imports nothing from the application. One call switches everything on:
 
     from observability import instrument
     instrument(app, service="my-api", version="1.2.3")
 
-That adds the HTTP metrics middleware (with request ids and a JSON access
-log), a ``/metrics`` endpoint, JSON logging on stdout and, when
-``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, OpenTelemetry tracing.
+That adds the HTTP metrics middleware (with request ids and a JSON access log), a
+``/metrics`` endpoint, JSON logging on stdout and, when ``OTEL_EXPORTER_OTLP_ENDPOINT``
+is set, OpenTelemetry tracing (the ``tracing`` extra). docs/instrumenting-your-app.md
+is the guide; the wiring between the modules is all in this function.
 """
 from __future__ import annotations
 
 import os
 
-from . import metrics
+from . import exposition, logs, metrics
 from .exposition import metrics_endpoint
+from .extras import MissingExtra, require
 from .logs import configure_logging
 from .middleware import ObservabilityMiddleware
 
-__all__ = ["instrument", "metrics", "configure_logging", "ObservabilityMiddleware"]
+__all__ = ["instrument", "metrics", "configure_logging", "ObservabilityMiddleware", "MissingExtra"]
 
 
 def instrument(app, *, service: str, version: str = "0.0.0", access_log: bool = True,
-               metrics_path: str = "/metrics", log_level: str | None = None,
-               tracing: bool | None = None) -> None:
+               request_ids: bool = True, metrics_path: str = "/metrics", log_level: str | None = None,
+               tracing: bool | None = None, framework_telemetry: bool = False) -> None:
     """Instrument a Starlette/FastAPI ``app`` in place.
 
+    ``access_log``: one JSON line per request (implies ``request_ids``).
+    ``request_ids``: take X-Request-ID or make one; in every log line and the response.
     ``tracing=None`` means "on when OTEL_EXPORTER_OTLP_ENDPOINT is set".
+    ``framework_telemetry``: keep FastAPI's own OpenTelemetry telemetry (recent versions
+    make server spans and HTTP metrics whenever a global provider exists). Off by default:
+    this middleware already records both, and FastAPI checks its providers on every request.
     """
     configure_logging(service=service, level=log_level or os.getenv("LOG_LEVEL", "INFO"))
     metrics.BUILD_INFO.labels(service=service, version=version).set(1)
@@ -35,10 +41,32 @@ def instrument(app, *, service: str, version: str = "0.0.0", access_log: bool = 
     if tracing is None:
         tracing = bool(os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
     if tracing:
-        from .tracing import disable_framework_tracing, setup_tracing  # lazily: the SDK is optional
+        require("tracing", "Tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT is set or tracing=True)",
+                "the OpenTelemetry SDK", "opentelemetry.sdk.trace",
+                "opentelemetry.exporter.otlp.proto.http.trace_exporter")
+        from .tracing import current_ids, setup_tracing
 
-        tracer = setup_tracing(service=service, version=version)
-        disable_framework_tracing(app)  # our middleware makes the server span; no duplicate
+        # Exemplars exist only in single-process prometheus_client (no PROMETHEUS_MULTIPROC_DIR).
+        exemplars = exposition.multiproc_dir() is None
+        tracer = setup_tracing(service=service, version=version, exemplars=exemplars)
+        logs.set_trace_ids(current_ids)        # log lines carry trace_id / span_id
+        exposition.set_exemplars(exemplars)    # /metrics answers OpenMetrics to scrapers that accept it
+    if not framework_telemetry:
+        _disable_framework_telemetry(app)
     app.add_route(metrics_path, metrics_endpoint, include_in_schema=False)
-    app.add_middleware(ObservabilityMiddleware, access_log=access_log, tracer=tracer,
-                       skip_paths=(metrics_path,))
+    app.add_middleware(ObservabilityMiddleware, access_log=access_log, request_ids=request_ids,
+                       tracer=tracer, skip_paths=(metrics_path,))
+
+
+def _disable_framework_telemetry(app) -> None:
+    """Switch off FastAPI's own OpenTelemetry spans, metrics and log records, when its version has them.
+
+    They would duplicate this middleware's server span and HTTP histogram, and FastAPI asks
+    its providers whether to record on every request, even when no provider is set.
+    Older FastAPI and plain Starlette have no such setting: nothing to do.
+    """
+    config = getattr(app, "_telemetry", None)
+    if isinstance(config, dict):
+        for key in ("tracing", "metrics", "logs"):
+            if key in config:
+                config[key] = False

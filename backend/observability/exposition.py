@@ -1,7 +1,8 @@
 """The /metrics endpoint, single-process or multi-process.
 
 With several workers (gunicorn, ``uvicorn --workers``) set PROMETHEUS_MULTIPROC_DIR
-to an empty, writable directory *before* the workers import prometheus_client:
+to an empty, writable directory *before* the workers import prometheus_client (it is
+read on each call here, so setting it before the workers start is enough):
 each worker writes its samples there and any worker can serve the sum. Call
 ``wipe_multiproc_dir()`` once in the master before forking and
 ``mark_worker_dead(pid)`` when a worker exits (see backend/gunicorn.conf.py).
@@ -19,11 +20,22 @@ from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
 from starlette.responses import Response
 
-MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 _LEGACY_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _TYPE_IN_TEXT = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
 _SUFFIX_IN_TEXT = {"counter": "_total", "info": "_info"}
-exemplars_wanted = False  # set by tracing.setup_tracing: only OpenMetrics carries exemplars
+_exemplars = False  # see set_exemplars()
+
+
+def multiproc_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR, or None in single-process mode (read at call time)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def set_exemplars(on: bool) -> None:
+    """Answer OpenMetrics (the only format that carries exemplars) to scrapers that accept it.
+    instrument() turns it on with tracing; ignored in multi-process mode, which has no exemplars."""
+    global _exemplars
+    _exemplars = on
 
 
 _label_cache: dict[tuple, str] = {}  # label pairs -> their rendered form; series repeat every scrape
@@ -85,12 +97,13 @@ def render(accept: str | None = None) -> tuple[bytes, str]:
     OpenMetrics only when exemplars are on and the scraper accepts it: Prometheus prefers
     OpenMetrics, but prometheus_client renders it several times slower than the text format.
     """
-    if MULTIPROC_DIR:
+    path = multiproc_dir()
+    if path:
         registry = CollectorRegistry()  # fresh per scrape: it reads every worker's files
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path)
     else:
         registry = REGISTRY
-    if exemplars_wanted and not MULTIPROC_DIR:
+    if _exemplars and not path:
         encoder, content_type = choose_encoder(accept or "")
         if content_type != CONTENT_TYPE_LATEST:
             return encoder(registry), content_type
@@ -104,15 +117,17 @@ async def metrics_endpoint(request: Request) -> Response:
 
 def wipe_multiproc_dir() -> None:
     """Empty PROMETHEUS_MULTIPROC_DIR: stale files from a previous run would be summed in."""
-    if not MULTIPROC_DIR:
+    folder = multiproc_dir()
+    if not folder:
         return
-    os.makedirs(MULTIPROC_DIR, exist_ok=True)
-    for name in os.listdir(MULTIPROC_DIR):
-        path = os.path.join(MULTIPROC_DIR, name)
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
 def mark_worker_dead(pid: int) -> None:
     """Drop a dead worker's live gauges (livesum/liveall/livemax modes)."""
-    if MULTIPROC_DIR:
-        multiprocess.mark_process_dead(pid, MULTIPROC_DIR)
+    folder = multiproc_dir()
+    if folder:
+        multiprocess.mark_process_dead(pid, folder)

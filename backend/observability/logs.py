@@ -33,7 +33,14 @@ SECRET_KEYS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 
-_trace_ids = None  # set by tracing.setup_tracing: a function returning (trace_id, span_id) or None
+_trace_ids = None  # see set_trace_ids()
+
+
+def set_trace_ids(source) -> None:
+    """Where log lines get trace_id / span_id: a function returning (trace_id, span_id) in hex,
+    or None for "no trace" (the default). instrument() sets it when tracing is on."""
+    global _trace_ids
+    _trace_ids = source
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,9 +1,11 @@
-"""Every metric Vigil's instrumentation exposes, defined once.
+"""The generic metrics of any ASGI / FastAPI service, defined once.
 
 Names follow Prometheus conventions (base units, ``_total`` for counters). The
 HTTP server metrics use the names OpenTelemetry's semantic conventions get when
-rendered in Prometheus, so dashboards work with either source. ``docs/metrics.md``
-documents each one and a test keeps it in step with what ``/metrics`` exposes.
+rendered in Prometheus, so dashboards work with either source. An application's own
+(business) metrics live in the application, next to its code (the reference backend's
+in backend/app/metrics.py); ``docs/metrics.md`` documents both and a test keeps it in
+step with what ``/metrics`` exposes.
 
 Label values are always drawn from bounded sets chosen by the code (route
 templates, enum-like strings), never from raw client input.
@@ -19,9 +21,6 @@ disable_created_metrics()
 
 # OpenTelemetry's recommended boundaries for http.server.request.duration.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-# LLM calls and workflows take seconds, not milliseconds. 0.3/0.8/1.5/3 s and 300 s are the
-# boundaries the design documents alert on (docs/seeds.md).
-SLOW_BUCKETS = (0.05, 0.1, 0.25, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 
 # --- HTTP server -----------------------------------------------------------
 HTTP_REQUEST_DURATION = Histogram(
@@ -37,81 +36,17 @@ BUILD_INFO = Gauge(
     "app_build_info", "Always 1; labels carry the service name and version.",
     ["service", "version"], multiprocess_mode="max")
 
-# --- database pool ---------------------------------------------------------
-DB_POOL_IN_USE = Gauge(
-    "db_pool_connections_in_use", "Database connections checked out of the pool.",
-    multiprocess_mode="livesum")
-DB_POOL_MAX = Gauge(
-    "db_pool_connections_max", "Connections the pool may open (size + overflow).",
-    multiprocess_mode="livesum")
-
-# --- workflows and agents --------------------------------------------------
-WORKFLOW_RUNS = Counter(
-    "workflow_runs_total", "Finished workflow runs.", ["tenant", "status"])
-WORKFLOW_DURATION = Histogram(
-    "workflow_duration_seconds", "Wall time of a workflow run, start to finish.",
-    ["status"], buckets=SLOW_BUCKETS)
-WORKFLOWS_ACTIVE = Gauge(
-    "workflows_active", "Workflow runs currently executing.", multiprocess_mode="livesum")
-AGENT_EXECUTIONS = Counter(
-    "agent_executions_total", "Agent step executions.", ["agent", "tenant", "status"])
-AGENT_DURATION = Histogram(
-    "agent_execution_duration_seconds", "Wall time of one agent step.", ["agent"],
-    buckets=SLOW_BUCKETS)
-
-# --- LLM calls -------------------------------------------------------------
-LLM_REQUESTS = Counter(
-    "llm_requests_total", "Calls to an LLM provider (cache hits included).",
-    ["provider", "model", "agent", "tenant", "status"])
-LLM_TOKENS = Counter(
-    "llm_tokens_total", "Tokens billed by LLM providers.", ["provider", "model", "direction"])
-LLM_COST = Counter(
-    "llm_cost_usd_total", "Money spent on LLM calls, in US dollars.",
-    ["provider", "model", "agent", "tenant"])
-LLM_DURATION = Histogram(
-    "llm_request_duration_seconds", "Latency of LLM provider calls.", ["provider", "model", "intent"],
-    buckets=SLOW_BUCKETS)
-LLM_CACHE_LOOKUPS = Counter(
-    "llm_cache_lookups_total", "Response-cache lookups before an LLM call.", ["provider", "result"])
-LLM_ERRORS = Counter(
-    "llm_errors_total", "Failed LLM calls by error type (timeout, rate_limited, server_error, "
-    "parse_error, circuit_open).", ["provider", "model", "error_type"])
-
-# --- router ----------------------------------------------------------------
-ROUTER_DECISIONS = Counter(
-    "router_decisions_total", "Routing decisions made before an LLM call.",
-    ["intent", "model", "risk_level"])
-ROUTER_CONTEXT_TOKENS = Counter(
-    "router_context_tokens_total", "Context tokens before and after minimisation.", ["stage", "intent"])
-# intent: one of the router's six classes (app/domain/router.py), never client text.
-ROUTER_DURATION = Histogram(
-    "router_decision_duration_seconds", "Time spent classifying and routing one call.", ["intent"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0))
-
-# --- circuit breakers ------------------------------------------------------
-BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
-BREAKER_STATE = Gauge(
-    "circuit_breaker_state", "Provider circuit breaker: 0 closed, 1 half-open, 2 open.",
-    ["provider"], multiprocess_mode="max")
-BREAKER_TRANSITIONS = Counter(
-    "circuit_breaker_transitions_total", "Circuit breaker state changes.",
-    ["provider", "from_state", "to_state"])
-
-# --- security --------------------------------------------------------------
-RATE_LIMIT_REJECTIONS = Counter(
-    "rate_limit_rejections_total", "Requests refused with 429 by the rate limiter.", ["http_route"])
-AUTH_FAILURES = Counter(
-    "auth_failures_total", "Requests refused with 401 (missing or invalid API key).", ["reason"])
-SECURITY_EVENTS = Counter(
-    "security_events_total", "Suspicious requests by type (path_traversal, sql_injection, "
-    "rate_limit_abuse, auth_abuse).", ["event_type"])
-SECURITY_BLOCKS = Counter(
-    "security_blocks_total", "Times a client was put on the block list.")
-SECURITY_BLOCKED_REQUESTS = Counter(
-    "security_blocked_requests_total", "Requests refused with 403 because the client is blocked.")
+# --- database pool (created by db.instrument_engine: an app without a database shows none) ---
+_db_pool = None
 
 
-def set_breaker_state(provider: str, old: str, new: str) -> None:
-    """Record a breaker transition; call it from the breaker's state setter."""
-    BREAKER_STATE.labels(provider=provider).set(BREAKER_STATES[new])
-    BREAKER_TRANSITIONS.labels(provider=provider, from_state=old, to_state=new).inc()
+def db_pool_gauges() -> tuple[Gauge, Gauge]:
+    """(in use, max) gauges of the database pool, registered on first use."""
+    global _db_pool
+    if _db_pool is None:
+        _db_pool = (
+            Gauge("db_pool_connections_in_use", "Database connections checked out of the pool.",
+                  multiprocess_mode="livesum"),
+            Gauge("db_pool_connections_max", "Connections the pool may open (size + overflow).",
+                  multiprocess_mode="livesum"))
+    return _db_pool

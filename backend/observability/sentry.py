@@ -18,6 +18,8 @@ import os
 import re
 from urllib.parse import parse_qsl, urlencode
 
+from .extras import require
+
 FILTERED = "[Filtered]"
 # Key names whose values are never sent: matched as whole words inside the key,
 # so "access_token" and "X-API-Key" match while "input_tokens" does not.
@@ -79,10 +81,18 @@ def init_sentry(service: str, version: str = "0.0.0", dsn: str | None = None) ->
     dsn = dsn or os.getenv("SENTRY_DSN")
     if not dsn:
         return False
+    require("sentry", "Error reporting is on (SENTRY_DSN is set)", "the Sentry SDK", "sentry_sdk")
     import sentry_sdk
     from sentry_sdk.integrations.fastapi import FastApiIntegration
-    from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
     from sentry_sdk.integrations.starlette import StarletteIntegration
+
+    integrations = [StarletteIntegration(), FastApiIntegration()]
+    try:  # SQL breadcrumbs and spans, when the app uses SQLAlchemy
+        from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+
+        integrations.append(SqlalchemyIntegration())
+    except Exception:  # sentry raises DidNotEnable (not ImportError) when SQLAlchemy is absent
+        pass
 
     sentry_sdk.init(
         dsn=dsn,
@@ -94,6 +104,6 @@ def init_sentry(service: str, version: str = "0.0.0", dsn: str | None = None) ->
         max_request_body_size="never",
         before_send=scrub,
         before_send_transaction=scrub,
-        integrations=[StarletteIntegration(), FastApiIntegration(), SqlalchemyIntegration()],
+        integrations=integrations,
     )
     return True

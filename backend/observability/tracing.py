@@ -19,6 +19,8 @@ background thread drains; when the queue is full, spans are dropped, not waited 
 from __future__ import annotations
 
 import os
+import threading
+from random import getrandbits
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -26,15 +28,18 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRatioBased
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
-from . import exposition, logs
 from .middleware import UNMATCHED_ROUTE
 
 DEFAULT_RATIO = 0.1  # seed 004: sample 10 % of new traces; a sampled parent is always followed
 _SERVER = SpanKind.SERVER
 _CLIENT = SpanKind.CLIENT
+_LOW_64_BITS = (1 << 64) - 1  # the part of a trace id TraceIdRatioBased compares with its bound
+# The flags the SDK gives an unsampled root span: W3C level 2's "random trace id" bit where the API has it.
+_UNSAMPLED_ROOT = TraceFlags(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 
 
 class _AsgiHeaders(Getter):
@@ -54,6 +59,20 @@ class _AsgiHeaders(Getter):
 _getter = _AsgiHeaders()
 
 
+class _ChosenTraceIds(RandomIdGenerator):
+    """Random ids, except a trace id the middleware drew (and sampled) just before start_span."""
+
+    def __init__(self):
+        self._next = threading.local()
+
+    def generate_trace_id(self) -> int:
+        trace_id = getattr(self._next, "trace_id", None)
+        if trace_id is not None:
+            self._next.trace_id = None
+            return trace_id
+        return super().generate_trace_id()
+
+
 def current_ids():
     """(trace_id, span_id) in hex of the current span if it is sampled, else None.
 
@@ -66,17 +85,45 @@ def current_ids():
 
 
 class ServerTracer:
-    """What ObservabilityMiddleware calls: start() before the app, finish() after it."""
+    """What ObservabilityMiddleware calls: start() before the app, finish() after it.
 
-    def __init__(self, tracer, exemplars: bool):
+    With the default sampler (parent-based, trace-id ratio) the sampling decision is taken
+    here, before any span exists: an unsampled request gets a NonRecordingSpan carrying a
+    trace id (its parent's, or a fresh one) and the "not sampled" flag, which is exactly
+    what the SDK would have made, minus the SDK's cost. Child spans and outgoing calls see
+    that context, so the decision and the trace id still propagate. A sampled request
+    goes through the SDK with the trace id drawn here, so the SDK's sampler agrees.
+    """
+
+    def __init__(self, tracer, exemplars: bool, ratio: float | None = None,
+                 ids: _ChosenTraceIds | None = None):
         self._tracer = tracer
         self._exemplars = exemplars
+        # The fast path needs to know the sampler (ratio) and to hand trace ids to the SDK (ids).
+        self._bound = TraceIdRatioBased(ratio).bound if ratio is not None and ids is not None else None
+        self._ids = ids
+        self._fields = frozenset(f.encode() for f in propagate.get_global_textmap().fields)
 
     def start(self, scope, method: str):
-        parent = propagate.extract(scope["headers"], getter=_getter)
-        span = self._tracer.start_span(method, context=parent, kind=_SERVER)
-        token = context.attach(trace.set_span_in_context(span, parent))
-        return span, token, method, scope
+        headers = scope["headers"]
+        if self._bound is None or any(k in self._fields for k, _ in headers):
+            parent = propagate.extract(headers, getter=_getter)
+            remote = trace.get_current_span(parent).get_span_context()
+            if self._bound is not None and remote.is_valid and not remote.trace_flags & 1:
+                # Parent not sampled: ParentBased drops the span; keep its trace id and state.
+                span = NonRecordingSpan(SpanContext(remote.trace_id, getrandbits(64), False,
+                                                    remote.trace_flags, remote.trace_state))
+            else:
+                span = self._tracer.start_span(method, context=parent, kind=_SERVER)
+            token = context.attach(trace.set_span_in_context(span, parent))
+            return span, token, method, scope
+        trace_id = getrandbits(128) or 1  # a root span: decide as TraceIdRatioBased will
+        if trace_id & _LOW_64_BITS < self._bound:
+            self._ids._next.trace_id = trace_id
+            span = self._tracer.start_span(method, kind=_SERVER)
+        else:
+            span = NonRecordingSpan(SpanContext(trace_id, getrandbits(64) or 1, False, _UNSAMPLED_ROOT))
+        return span, context.attach(trace.set_span_in_context(span)), method, scope
 
     def finish(self, handle, route: str, status: int, error: BaseException | None):
         """End the span; return an exemplar for the latency histogram when sampled."""
@@ -104,38 +151,25 @@ class ServerTracer:
         return {"trace_id": format(span.get_span_context().trace_id, "032x")}
 
 
-def setup_tracing(service: str, version: str = "0.0.0") -> ServerTracer:
-    """Install the global TracerProvider (OTLP/HTTP, batched) and return the middleware's tracer."""
+def setup_tracing(service: str, version: str = "0.0.0", exemplars: bool = True) -> ServerTracer:
+    """Install the global TracerProvider (OTLP/HTTP, batched) and return the middleware's tracer.
+
+    ``exemplars``: attach the trace id of sampled requests to the latency histogram.
+    """
     attrs = {"service.version": version}
     if not os.getenv("OTEL_SERVICE_NAME"):
         attrs["service.name"] = service
-    sampler = None  # None: the SDK reads OTEL_TRACES_SAMPLER / _ARG
-    if not os.getenv("OTEL_TRACES_SAMPLER"):
-        sampler = ParentBasedTraceIdRatio(float(os.getenv("OTEL_TRACES_SAMPLER_ARG") or DEFAULT_RATIO))
-    provider = TracerProvider(resource=Resource.create(attrs), sampler=sampler)
+    sampler = ratio = ids = None  # None: the SDK reads OTEL_TRACES_SAMPLER / _ARG
+    if os.getenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio") == "parentbased_traceidratio":
+        ratio = float(os.getenv("OTEL_TRACES_SAMPLER_ARG") or DEFAULT_RATIO)
+        sampler, ids = ParentBasedTraceIdRatio(ratio), _ChosenTraceIds()
+    provider = TracerProvider(resource=Resource.create(attrs), sampler=sampler, id_generator=ids)
     timeout = None if (os.getenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
                        or os.getenv("OTEL_EXPORTER_OTLP_TIMEOUT")) else 3.0
     # Queue (2048 spans) and batch sizes come from OTEL_BSP_* or the SDK's defaults.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(timeout=timeout)))
     trace.set_tracer_provider(provider)
-    logs._trace_ids = current_ids
-    # Exemplars exist only in single-process prometheus_client (no PROMETHEUS_MULTIPROC_DIR).
-    exemplars = not os.getenv("PROMETHEUS_MULTIPROC_DIR")
-    exposition.exemplars_wanted = exemplars  # /metrics then answers OpenMetrics to scrapers that accept it
-    return ServerTracer(trace.get_tracer("observability.http"), exemplars)
-
-
-def disable_framework_tracing(app) -> None:
-    """Switch off FastAPI's own request spans when its version has them.
-
-    Recent FastAPI versions start a server span (plus per-dependency and serialization
-    spans) as soon as a global TracerProvider exists. This middleware already makes the
-    server span, so the framework's would be a duplicate sibling and cost throughput.
-    Older FastAPI and plain Starlette have no such setting: nothing to do.
-    """
-    config = getattr(app, "_telemetry", None)
-    if isinstance(config, dict) and "tracing" in config:
-        config["tracing"] = False
+    return ServerTracer(trace.get_tracer("observability.http"), exemplars, ratio, ids)
 
 
 def trace_engine(engine) -> None:

@@ -66,9 +66,13 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+# Where metrics are defined: the generic ones in the instrumentation package, the business ones in the app.
+METRIC_MODULES = (BACKEND_DIR / "observability" / "metrics.py", BACKEND_DIR / "app" / "metrics.py")
+
+
 def backend_metric_names() -> set[str]:
-    """Series names the backend's instrumentation can expose (backend/observability/metrics.py)."""
-    text = (BACKEND_DIR / "observability" / "metrics.py").read_text()
+    """Series names the backend can expose (the files in METRIC_MODULES)."""
+    text = "\n".join(path.read_text() for path in METRIC_MODULES)
     names = set()
     for kind, name in re.findall(r'\b(Counter|Gauge|Histogram)\(\s*"([a-z_:][a-z0-9_:]*)"', text):
         if kind == "Counter":

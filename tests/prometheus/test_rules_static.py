@@ -4,7 +4,7 @@ Runs: promtool check config, promtool check rules, promtool test rules (the unit
 in prometheus/tests/). Then cross-checks the rule files themselves: every alert has a
 firing and a silent unit test, a runbook, the labels and annotations Alertmanager and
 Slack rely on; recording rules follow level:metric:operations; backend metric names
-exist in backend/observability/metrics.py.
+exist in backend/observability/metrics.py (generic) or backend/app/metrics.py (business).
 """
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def test_backend_metrics_named_in_rules_exist():
         for name in promrules.metric_names(rule["expr"]):
             if name.split("_")[0] in ("node", "pg", "redis", "prometheus", "alertmanager") or name in exporters:
                 continue
-            assert name in backend, f"{rule.get('record') or rule.get('alert')}: {name} not in metrics.py"
+            assert name in backend, f"{rule.get('record') or rule.get('alert')}: {name} in neither metrics.py"
 
 
 def test_group_names_are_unique():

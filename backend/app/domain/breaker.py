@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from observability import metrics
+from .. import metrics
 
 
 log = logging.getLogger("breaker")

@@ -21,8 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from observability import metrics
-
+from .. import metrics
 from ..db.models import AgentRun, Asset, LLMCall, RouterDecision, Workflow, utcnow
 from ..store import StoreUnavailable
 from .breaker import CircuitBreaker, CircuitOpen

@@ -14,8 +14,7 @@ from urllib.parse import unquote
 
 import anyio
 
-from observability import metrics
-
+from .. import metrics
 from ..store import StoreUnavailable
 from .clients import client_key
 

@@ -11,8 +11,7 @@ import time
 
 from fastapi import HTTPException, Request
 
-from observability import metrics
-
+from .. import metrics
 from .clients import client_key
 
 log = logging.getLogger("security")

@@ -1,0 +1,90 @@
+"""Sampling decided before the span: trace ids and the sampled flag propagate as the SDK's would.
+
+Real programs: a Python subprocess running a bare FastAPI app with instrument(tracing=True),
+the real OpenTelemetry SDK (its in-memory exporter records the ended spans) and Starlette's
+TestClient. Inside the handler the test reads the current span context, injects outgoing
+headers and starts a child span, then compares all of that with what the SDK exported.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from harness import BACKEND_DIR
+
+SCRIPT = r'''
+import json, os
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from observability import instrument
+
+app = FastAPI()
+seen = []
+
+@app.get("/work")
+def work():
+    ctx = trace.get_current_span().get_span_context()
+    headers = {}
+    propagate.inject(headers)
+    child = trace.get_tracer("test").start_span("child")
+    child_recording = child.is_recording()
+    child.end()
+    seen.append({"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x"),
+                 "sampled": bool(ctx.trace_flags & 1), "flags": format(ctx.trace_flags, "02x"), "outgoing": headers.get("traceparent"),
+                 "child_recording": child_recording})
+    return {}
+
+instrument(app, service="sampling", tracing=True)
+exporter = InMemorySpanExporter()
+trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+client = TestClient(app)
+for _ in range(200):
+    client.get("/work")
+client.get("/work", headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"})
+client.get("/work", headers={"traceparent": "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"})
+spans = [{"name": s.name, "trace_id": format(s.context.trace_id, "032x"), "span_id": format(s.context.span_id, "016x"),
+          "parent": format(s.parent.span_id, "016x") if s.parent else None} for s in exporter.get_finished_spans()]
+print("RESULT " + json.dumps({"seen": seen, "spans": spans}), flush=True)
+'''
+
+
+def run(ratio: str) -> dict:
+    env = {"PYTHONPATH": str(BACKEND_DIR), "OTEL_TRACES_SAMPLER_ARG": ratio, "OTEL_BSP_SCHEDULE_DELAY": "600000",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_TIMEOUT": "0.1",
+           "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+def test_unsampled_requests_carry_their_trace_id_and_sampled_ones_are_the_sdks():
+    result = run("0.5")
+    seen, spans = result["seen"], result["spans"]
+    roots, unsampled_parent, sampled_parent = seen[:200], seen[200], seen[201]
+    servers = {s["trace_id"]: s for s in spans if s["name"] == "GET /work"}
+    children = {s["trace_id"]: s for s in spans if s["name"] == "child"}
+    sampled = [r for r in roots if r["sampled"]]
+    assert 60 <= len(sampled) <= 140, f"{len(sampled)} of 200 sampled at 0.5"
+    assert len({r["trace_id"] for r in roots}) == 200  # every request its own valid trace id
+    for r in roots:
+        assert r["flags"] == ("03" if r["sampled"] else "02")  # the SDK's flags: random trace id (+ sampled)
+        assert r["outgoing"] == f"00-{r['trace_id']}-{r['span_id']}-{r['flags']}"  # propagated as it is
+        assert r["child_recording"] == r["sampled"]                           # children follow the decision
+        if r["sampled"]:  # the SDK's span has the trace id drawn before it, and is the child's parent
+            assert servers[r["trace_id"]]["span_id"] == r["span_id"]
+            assert children[r["trace_id"]]["parent"] == r["span_id"]
+        else:
+            assert r["trace_id"] not in servers and r["trace_id"] not in children
+    # An unsampled caller: its trace id is kept, a new span id, the flag stays off, nothing exported.
+    assert unsampled_parent["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert not unsampled_parent["sampled"] and unsampled_parent["span_id"] != "b7ad6b7169203331"
+    assert unsampled_parent["outgoing"].endswith("-00") and unsampled_parent["trace_id"] not in servers
+    # A sampled caller is always followed, under its span.
+    assert sampled_parent["sampled"]
+    assert servers["1af7651916cd43dd8448eb211c80319c"]["parent"] == "c7ad6b7169203331"
+    assert set(servers) == {r["trace_id"] for r in seen if r["sampled"]}
