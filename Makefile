@@ -45,7 +45,7 @@ test: deps venv superset-venv tools ## run every test against real processes
 check: $(CHECKS) ## every static check (configs, rules, dashboards); no Docker needed
 
 load: venv ## send mixed traffic to BASE_URL for DURATION seconds (key: the first of API_KEYS in .env)
-	cd backend && API_KEYS="$${API_KEYS:-$$(sed -n 's/^API_KEYS=//p' ../.env 2>/dev/null | tail -n 1)}" \
+	. scripts/lib/env.sh && cd backend && API_KEYS="$${API_KEYS:-$$(env_value API_KEYS "" ../.env)}" \
 	  ../$(BIN)/python -m loadgen --base-url $(BASE_URL) --duration $(DURATION)
 
 bench: bench-deps venv ## instrumentation overhead: instructions/request under callgrind (needs valgrind), then req/s (wrk)

@@ -137,7 +137,8 @@ def test_blocks_survive_cache_pressure(tmp_path):
 PREFLIGHT = [sys.executable, str(REPO / "backend" / "app" / "preflight.py"), "--defaults", str(REPO / ".env.example")]
 GOOD = {"POSTGRES_PASSWORD": "pg-9f2c1e7a", "APP_DB_PASSWORD": "app-71bd02c9", "GRAFANA_DB_PASSWORD": "gr-4d1a8e",
         "EXPORTER_DB_PASSWORD": "ex-6b0f3c", "GRAFANA_ADMIN_PASSWORD": "ga-8e2d5f", "SLACK_WEBHOOK_URL":
-        "https://hooks.slack.com/services/T0/B0/abc", "SUPERSET_SECRET_KEY": "sk-0c8d9e7f6a5b4c3d",
+        "https://hooks.slack.com/services/T0/B0/abc", "HEARTBEAT_URL": "https://hc-ping.example.com/7d1e",
+        "ESCALATION_WEBHOOK_URL": "https://oncall.example.com/alertmanager/3c9b", "SUPERSET_SECRET_KEY": "sk-0c8d9e7f6a5b4c3d",
         "SUPERSET_ADMIN_PASSWORD": "sa-1f2e3d", "SUPERSET_DB_PASSWORD": "sd-5a6b7c", "ADMIN_TOKEN": "t" * 32,
         "API_KEYS": "key-" + "k" * 20, "REDIS_PASSWORD": "rd-3e4f5a6b"}
 
