@@ -81,9 +81,19 @@ def test_make_up_without_docker_prints_one_sentence_and_fails(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     for name in ("mk", "scripts"):
         shutil.copytree(ROOT / name, tmp_path / name)
-    # PATH without any directory that holds a `docker` program.
-    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
-                           if d and not os.access(os.path.join(d, "docker"), os.X_OK))
+    # PATH without any `docker` program. A directory that holds one (with docker.io installed, /usr/bin, which
+    # also holds make and the shell) is replaced by links to its other programs.
+    dirs = []
+    for i, d in enumerate(d for d in os.environ["PATH"].split(os.pathsep) if d):
+        if os.access(os.path.join(d, "docker"), os.X_OK):
+            shadow = tmp_path / f"path-without-docker-{i}"
+            shadow.mkdir()
+            for entry in os.scandir(d):
+                if entry.name != "docker":
+                    (shadow / entry.name).symlink_to(entry.path)
+            d = str(shadow)
+        dirs.append(d)
+    path = os.pathsep.join(dirs)
     proc = _make(["up"], tmp_path, env={**os.environ, "PATH": path})
     assert proc.returncode != 0
     ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line and not line.startswith("make: ***")]
