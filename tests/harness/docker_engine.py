@@ -65,7 +65,8 @@ class DockerEngine:
         # service asks for needs a shared "/", which many CI sandboxes do not have; and every mount the
         # engine makes disappears with it. `unshare` execs dockerd, so the PID is dockerd's.
         self.proc = Proc("dockerd", [
-            "unshare", "--mount", "--propagation", "shared", "dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.run_dir / "exec"),
+            "unshare", "--mount", "--propagation", "shared",
+            "dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.run_dir / "exec"),
             "--pidfile", str(self.run_dir / "dockerd.pid"), "--host", f"unix://{self.socket}",
             "--storage-driver", "vfs", "--iptables=false", "--ip-masq=false", "--bridge=none",
             "--log-level=warn",

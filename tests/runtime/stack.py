@@ -114,7 +114,8 @@ class Stack:
             return self.exec("postgres", "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db,
                              "-c", sql, check=check)
         client = ("import sys, psycopg2\n"
-                  "c = psycopg2.connect(host='postgres', dbname=sys.argv[1], user=sys.argv[2], password=sys.stdin.read())\n"
+                  "c = psycopg2.connect(host='postgres', dbname=sys.argv[1], user=sys.argv[2],\n"
+                  "                     password=sys.stdin.read())\n"
                   "c.autocommit = True\n"
                   "cur = c.cursor()\n"
                   "cur.execute(sys.argv[3])\n"

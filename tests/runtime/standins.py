@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness import REPO
@@ -31,7 +32,8 @@ STANDINS = {
     "postgres": ("postgres", []),
     "redis": ("redis", []),
     "prometheus": ("prometheus", ["prometheus"]),  # no promtool: 94 MB the stack never runs
-    "alertmanager": ("alertmanager", ["prometheus-alertmanager", "amtool", "../share/prometheus/alertmanager/default.tmpl",
+    "alertmanager": ("alertmanager", ["prometheus-alertmanager", "amtool",
+                                      "../share/prometheus/alertmanager/default.tmpl",
                                       "../share/prometheus/alertmanager/email.tmpl"]),
     "node-exporter": ("node-exporter", ["prometheus-node-exporter"]),
     "postgres-exporter": ("postgres-exporter", ["prometheus-postgres-exporter"]),
@@ -133,14 +135,27 @@ class Builder:
             self.build(folder, ctx, tags, {"BASE": base})
 
     def build_all(self, compose: list[str], env: dict) -> dict[str, set[str]]:
-        """Every image the included services need; returns service -> image names."""
+        """Every image the included services need; returns service -> image names.
+
+        Three chains build side by side (downloads overlap with unpacking and vfs copies): the Python base then
+        the backend, PostgreSQL, and Redis with the Prometheus family."""
         images = compose_images(compose, env)
         base = self.base()
         self.engine.docker("tag", base, backup_helper_image())
-        self.standin("python", base, [python_base_image()], [CA_BUNDLE])
         bindir = tools_bin()
-        for service, (folder, binaries) in STANDINS.items():
-            self.standin(folder, base, sorted(images[service]), [(bindir / b).resolve() for b in binaries])
-        backend_tags = sorted(images["backend"] | images["loadgen"] | images["alert-sink"])
-        self.build("backend", REPO / "backend", backend_tags)
+
+        def backend_chain():
+            self.standin("python", base, [python_base_image()], [CA_BUNDLE])
+            tags = images["backend"] | images["loadgen"] | images["alert-sink"]
+            self.build("backend", REPO / "backend", sorted(tags))
+
+        def standins(services):
+            for service in services:
+                folder, files = STANDINS[service]
+                self.standin(folder, base, sorted(images[service]), [(bindir / f).resolve() for f in files])
+        chains = [backend_chain, lambda: standins(["postgres"]),
+                  lambda: standins([s for s in STANDINS if s != "postgres"])]
+        with ThreadPoolExecutor(len(chains)) as pool:
+            for future in [pool.submit(chain) for chain in chains]:
+                future.result()
         return images

@@ -44,6 +44,10 @@ def test_prod_starts_healthy_with_its_secrets_and_without_the_demo_services(prod
     assert "loadgen" not in states and "alert-sink" not in states
     assert all(s == ("running", "healthy") for s in states.values()), states
     env = prod_stack.env
+    # The secrets travel as files only: no container's configuration holds one.
+    for c in prod_stack.containers():
+        leaked = [v for v in SECRET_VARS if any(env[v] in e for e in c["Config"]["Env"])]
+        assert not leaked, (service_of(c), leaked)
     # The roles got the prod passwords through the secret files (scram over TCP).
     assert prod_stack.sql("SELECT 1", env["APP_DB_NAME"], user=env["GRAFANA_DB_USER"],
                           password=env["GRAFANA_DB_PASSWORD"]).stdout.strip() == "1"
