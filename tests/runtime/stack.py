@@ -86,7 +86,7 @@ class Stack:
         return [json.loads(self.engine.docker("inspect", i).stdout)[0] for i in ids]
 
     def container(self, service: str) -> dict:
-        cid = self.compose("ps", "-q", service).stdout.strip()
+        cid = self.compose("ps", "-aq", service).stdout.strip()
         assert cid, f"no container for {service}"
         return self.engine.inspect(cid)
 
