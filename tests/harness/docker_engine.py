@@ -133,6 +133,8 @@ class DockerEngine:
             except subprocess.TimeoutExpired:
                 self.proc.stop(5)  # the whole process group
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.proc:
+            Path(self.proc.log_path).unlink(missing_ok=True)
         if self._lock:
             self._lock.close()
             self._lock = None

@@ -16,7 +16,7 @@ import pytest
 from harness.docker_engine import DockerEngine, unavailable_reason
 
 from .standins import Builder
-from .stack import DEV, EXCLUDE, INCLUDED, PORT_VARS, Stack, env_file, free_ports
+from .stack import DEV, EXCLUDE, PORT_VARS, Stack, env_file, free_ports
 
 TIMINGS: dict[str, float] = {}
 
