@@ -13,7 +13,12 @@ Attacks bounded here, the same as the uvicorn command lines (Dockerfile, docker-
 """
 import os
 
-from observability.exposition import mark_worker_dead, wipe_multiproc_dir
+# Importing the observability package creates its metrics, and in multiprocess mode each one opens a file in
+# PROMETHEUS_MULTIPROC_DIR at once: the folder must exist first (the prod overlay puts it on a fresh tmpfs).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from observability.exposition import mark_worker_dead, wipe_multiproc_dir  # noqa: E402
 
 bind = f"0.0.0.0:{os.getenv('PORT', '8000')}"
 workers = int(os.getenv("WEB_CONCURRENCY", "2"))

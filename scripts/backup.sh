@@ -27,9 +27,11 @@ $compose exec -T postgres sh -c 'pg_dump -U "$POSTGRES_USER" -d "$APP_DB_NAME" -
 
 for pair in $volumes; do
   service=${pair%%:*} volume=${pair#*:}
+  source=$(volume_of "$volume")
+  if [ -z "$source" ]; then echo "$service: no volume $volume (service never started here), skipped"; continue; fi
   echo "$service: copying volume $volume"
   $compose stop "$service" >/dev/null; stopped=$service
-  docker run --rm -v "$(volume_of "$volume"):/data:ro" -v "$PWD/$work:/backup" "$helper" \
+  docker run --rm -v "$source:/data:ro" -v "$PWD/$work:/backup" "$helper" \
     tar -czf "/backup/$volume.tar.gz" -C /data .
   $compose start "$service" >/dev/null; stopped=""
 done

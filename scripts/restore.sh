@@ -23,9 +23,11 @@ src=$(echo "$tmp"/vigil-*)
 $compose up --no-start
 $compose stop
 for pair in $volumes; do
-  volume=${pair#*:}
+  volume=${pair#*:} target=$(volume_of "${pair#*:}")
+  [ -f "$src/$volume.tar.gz" ] || { echo "no $volume in the archive, skipped"; continue; }
+  [ -n "$target" ] || { echo "no volume $volume (service not enabled here), skipped"; continue; }
   echo "restoring volume $volume"
-  docker run --rm -v "$(volume_of "$volume"):/data" -v "$src:/backup:ro" "$helper" \
+  docker run --rm -v "$target:/data" -v "$src:/backup:ro" "$helper" \
     sh -c "find /data -mindepth 1 -delete && tar -xzf /backup/$volume.tar.gz -C /data"
 done
 

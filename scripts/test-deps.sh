@@ -21,6 +21,12 @@ command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 ||
 if [ ! -x .venv/bin/python ] || [ ! -x .superset-venv/bin/python ]; then
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 fi
+# tests/runtime starts its own Docker engine and builds every image from a debootstrap base. Strict runs
+# (CI=true) need both; elsewhere the runtime suite is skipped when no engine can be started.
+if [ "$purpose" = test ] && [ "${CI:-}" = true ]; then
+  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+fi
 [ "$purpose" != bench ] || command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ "$purpose" != bench ] || command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 

@@ -1,0 +1,125 @@
+"""The dev stack (docker-compose.yml) on a real Docker engine: health, scrape targets, an alert end to end,
+the PostgreSQL roles, the secrets.
+
+Real programs: dockerd, Compose v2, and in containers PostgreSQL 15, redis-server, Prometheus 3, Alertmanager
+0.3x, node/postgres/redis exporters, the backend, loadgen and alert-sink images built from backend/Dockerfile.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+
+from harness import REPO, http_get
+
+from .stack import INCLUDED, scrape_targets, service_of, wait_for
+
+FAULT = {"http_error_rate": 0.5, "duration_seconds": 900}
+
+
+def put_fault(stack) -> int:
+    req = urllib.request.Request(stack.host_url("BACKEND_PORT", "/api/admin/faults"), method="PUT",
+                                 data=json.dumps(FAULT).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.status
+
+
+@pytest.fixture(scope="module")
+def faulted(dev_stack):
+    """The fault is set as soon as the stack is up: the alert it raises needs minutes (the rule's `for: 2m`),
+    which the other tests of this module use."""
+    assert put_fault(dev_stack) == 200
+    return time.monotonic()
+
+
+def test_every_included_service_is_up_and_healthy(dev_stack, faulted):
+    states = {service_of(c): (c["State"]["Status"], (c["State"].get("Health") or {}).get("Status"))
+              for c in dev_stack.containers()}
+    assert sorted(states) == sorted(INCLUDED)
+    assert all(s == ("running", "healthy") for s in states.values()), states
+
+
+def test_prometheus_scrapes_every_included_target_under_its_shipped_name(dev_stack, faulted):
+    shipped = scrape_targets(REPO / "prometheus" / "prometheus.yml")
+    # Jobs of included services ("localhost" is Prometheus itself); the excluded ones are down by design.
+    expected = {job: target for job, target in shipped.items()
+                if target.split(":")[0] in INCLUDED + ["localhost"]}
+    assert set(expected) >= {"backend", "prometheus", "alertmanager", "node-exporter", "postgres-exporter",
+                             "redis-exporter"}
+
+    def all_up():
+        seen = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in dev_stack.query("up")}
+        return all(seen.get(jt) == "1" for jt in expected.items()) and seen
+    seen = wait_for(all_up, 90, "every included target up")
+    # The exporters really reach what they watch, over the service names.
+    for metric in ["pg_up", "redis_up"]:
+        assert [r["value"][1] for r in dev_stack.query(metric)] == ["1"], (metric, seen)
+    assert dev_stack.query('node_uname_info{job="node-exporter"}')
+
+
+def test_init_scripts_create_the_roles_and_grafanas_reader_only_reads(dev_stack, faulted):
+    env = dev_stack.env
+    db = env["APP_DB_NAME"]
+    # The backend created its tables as the app role (owner of the database) over the network.
+    tables = dev_stack.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", db,
+                           user=env["APP_DB_USER"], password=env["APP_DB_PASSWORD"]).stdout.split()
+    assert "workflows" in tables
+    reader = dict(user=env["GRAFANA_DB_USER"], password=env["GRAFANA_DB_PASSWORD"])
+    count = dev_stack.sql("SELECT count(*) FROM workflows", db, **reader).stdout.strip()
+    assert int(count) >= 0
+    for statement in ["INSERT INTO brands (name) VALUES ('x')", "DELETE FROM workflows",
+                      "CREATE TABLE grafana_was_here (id int)"]:
+        res = dev_stack.sql(statement, db, check=False, **reader)
+        assert res.returncode != 0 and ("read-only" in res.stderr or "permission denied" in res.stderr), res
+    exporter = dev_stack.sql("SELECT pg_has_role(current_user, 'pg_monitor', 'member')", db,
+                             user=env["EXPORTER_DB_USER"], password=env["EXPORTER_DB_PASSWORD"])
+    assert exporter.stdout.strip() == "True"
+    # A wrong password is refused over the network (scram-sha-256, not trust).
+    wrong = dev_stack.sql("SELECT 1", db, user=env["GRAFANA_DB_USER"], password="wrong", check=False)
+    assert wrong.returncode and "password authentication failed" in wrong.stderr, wrong
+
+
+def test_secrets_are_files_readable_by_the_non_root_users_that_need_them(dev_stack, faulted):
+    env = dev_stack.env
+    # service -> (secret, .env variable that fills it); each read as the container's own user.
+    wanted = {"backend": [("app_db_password", "APP_DB_PASSWORD")],
+              "alertmanager": [("slack_webhook_url", "SLACK_WEBHOOK_URL")],
+              "postgres-exporter": [("exporter_db_password", "EXPORTER_DB_PASSWORD")]}
+    for service, secrets in wanted.items():
+        user = dev_stack.exec(service, "id", "-u").stdout.strip()
+        assert user != "0", f"{service} runs as root"
+        for secret, var in secrets:
+            assert dev_stack.exec(service, "cat", f"/run/secrets/{secret}").stdout == env[var]
+        # (The dev defaults equal the role names, so this looks for them as a value or in a URL; the prod
+        # test, with random secrets, looks for them anywhere.)
+        leaked = [e for e in dev_stack.container(service)["Config"]["Env"] for _, var in secrets
+                  if (e.partition("=")[2] == env[var] and re.search("PASS|SECRET|WEBHOOK", e.partition("=")[0]))
+                  or f":{env[var]}@" in e]
+        assert not leaked, f"{service}: a secret is in the environment: {leaked}"
+    # PostgreSQL's init scripts run as postgres (uid 70 in the Alpine image), after it dropped root.
+    for secret, var in [("postgres_password", "POSTGRES_PASSWORD"), ("app_db_password", "APP_DB_PASSWORD"),
+                        ("grafana_db_password", "GRAFANA_DB_PASSWORD"),
+                        ("exporter_db_password", "EXPORTER_DB_PASSWORD")]:
+        assert dev_stack.exec("postgres", "cat", f"/run/secrets/{secret}", user="postgres").stdout == env[var]
+    assert dev_stack.exec("postgres", "sh", "-c", "ps -o user= -C postgres 2>/dev/null || stat -c %U /proc/1",
+                          check=False).stdout.split()[0] == "postgres"
+
+
+def test_a_fault_reaches_the_alert_sink_through_the_real_alertmanager(dev_stack, faulted):
+    sink = dev_stack.host_url("ALERT_SINK_PORT", "/api/messages")
+
+    def delivered():
+        put_fault(dev_stack)  # the load generator sets short faults of its own, which replace ours
+        code, body = http_get(sink)
+        return code == 200 and [m for m in json.loads(body)["messages"] if "ErrorBudgetBurnFast" in json.dumps(m)]
+    # `for: 2m` on the rule, 15 s rule evaluation, 10 s group_wait on the critical route.
+    messages = wait_for(delivered, max(30, 330 - (time.monotonic() - faulted)), "the alert in the sink", 10)
+    # It went through Alertmanager: Alertmanager's API holds the firing alert and its receiver.
+    code, body = http_get(dev_stack.host_url("ALERTMANAGER_PORT", "/api/v2/alerts?filter=alertname%3D"
+                                             "%22ErrorBudgetBurnFast%22"))
+    alerts = json.loads(body)
+    assert code == 200 and alerts and alerts[0]["receivers"][0]["name"] == "critical", alerts
+    assert messages[0]["path"] == "/slack", messages[0]  # SLACK_WEBHOOK_URL of .env.example
