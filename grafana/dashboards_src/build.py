@@ -2,7 +2,8 @@
 
 Targets (prom, loki, sql), panel() with per-type defaults, row(), template variables, and
 dashboard(), which lays panels out left to right on the 24-column grid and adds the links bar.
-Every dashboard module of this package builds its panels from these.
+Every dashboard module of this package builds its panels from these. Plain dicts rather than
+grafana-foundation-sdk's typed builders: docs/dashboards.md, "Why hand-written builders", says why.
 """
 from __future__ import annotations
 
