@@ -12,8 +12,8 @@ RULES_DIR = PROMETHEUS_DIR / "rules"
 UNIT_TESTS_DIR = PROMETHEUS_DIR / "tests"
 RUNBOOKS_DIR = REPO / "docs" / "runbooks"
 # runbook_url = this prefix + <alertname>.md (docs/runbooks/ of this repository on GitHub).
-# runbook_url is a Grafana path: the runbook's dashboard (grafana/generate.py runbook_uid), opened under
-# GRAFANA_ROOT_URL by the Slack template.
+# runbook_url is a Grafana path: the runbook's dashboard (runbook_uid of grafana/dashboards_src/runbooks.py),
+# opened under GRAFANA_ROOT_URL by the Slack template.
 RUNBOOK_URL_PREFIX = "/d/runbook-"
 
 # PromQL words that look like metric names in an expression but are not.
