@@ -10,7 +10,9 @@ within three minutes of `make up`:
 - faults (--no-faults turns them off): 10 s after the start (or sooner), then every
   --fault-every seconds, one provider in turn fails every call for 25 s (its
   breaker opens, then closes once the provider answers again; one /api answer in
-  ten is 503), alternating with a burst of slow calls (and a few 503s);
+  ten is 503; the generator sends that provider calls with new inputs, which the
+  response cache cannot answer, until its breaker has closed), alternating with a
+  burst of slow calls (and a few 503s);
 - abuse (--no-abuse turns it off): 20 s after the start (or sooner), then every --abuse-every
   seconds, calls with no and with a wrong API key, two probes, and a burst over
   the rate limit until the backend blocks this client (403). The burst starts at
@@ -114,20 +116,43 @@ def one_action(client: Client, rng: random.Random, recent: list[str], projects: 
 
 PROVIDERS = ("google", "openai", "anthropic")
 OUTAGE_SECONDS = 25
+# One model of each provider, for the calls that make an outage visible (the router may pick any model).
+PROVIDER_MODEL = {"google": "gemini-2.5-flash", "openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+CALLS_TO_OPEN = 8    # > breaker_failure_threshold (5), with room for the outage's injected 503s
+CLOSE_WINDOW = 45    # seconds after an outage to keep calling its provider: > breaker_reset_seconds (30)
+
+
+def provider_calls(client: Client, provider: str, count: int) -> None:
+    """Workflows whose one step calls ``provider`` with a new input: a cache miss, so the provider is called.
+
+    The pool's inputs are soon all cached, and a cache hit never reaches a provider or its breaker.
+    """
+    for _ in range(count):
+        client.call("POST", "/api/workflows", {"name": "triage", "input": f"new ticket {uuid.uuid4().hex[:8]}",
+                                               "steps": [{"agent": "reviewer", "model": PROVIDER_MODEL[provider]}]})
 
 
 def fault_bursts(client: Client, stop: threading.Event, first: float, every: float) -> None:
     """Provider outages (a breaker opens and closes again) alternating with slow calls."""
-    n, wait = 0, first
-    while not stop.wait(wait):
+    n, next_at = 0, time.monotonic() + first
+    while not stop.wait(max(0.0, next_at - time.monotonic())):
         provider = PROVIDERS[(n // 2) % len(PROVIDERS)]
-        if n % 2 == 0:   # outage: more than breaker_failure_threshold failures in a row
+        outage = n % 2 == 0
+        if outage:   # more than breaker_failure_threshold failures in a row
             body = {"providers": {provider: {"failure_rate": 1.0}}, "http_error_rate": 0.1}
         else:
             body = {"providers": {provider: {"failure_rate": 0.3, "extra_latency_ms": 1500}}, "http_error_rate": 0.02}
         status, _ = client.call("PUT", "/api/admin/faults", {**body, "duration_seconds": OUTAGE_SECONDS})
         log.info("fault burst: %s (HTTP %s)", body, status)
-        n, wait = n + 1, every
+        if outage:
+            provider_calls(client, provider, CALLS_TO_OPEN)   # they fail: the breaker opens
+            # Once the provider answers again, call it until its breaker has half-opened and closed,
+            # even if the demo's own traffic to it is all cache hits.
+            until = min(time.monotonic() + OUTAGE_SECONDS + CLOSE_WINDOW, next_at + every)
+            if not stop.wait(OUTAGE_SECONDS):
+                while time.monotonic() < until and not stop.wait(5):
+                    provider_calls(client, provider, 1)
+        n, next_at = n + 1, next_at + every
 
 
 def abuse_episode(client: Client, stop: threading.Event, at_second: float, max_burst: int = 5000) -> dict:
