@@ -70,7 +70,9 @@ def compose_images(compose: list[str], env: dict) -> dict[str, str]:
     images: dict[str, str] = {}
     for files in (["-f", "docker-compose.yml"], ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]):
         out = subprocess.run([*compose, *files, "config", "--format", "json"], cwd=REPO, env=env,
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join([*compose, *files])} config -> {out.returncode}\n{out.stderr}")
         for name, svc in json.loads(out.stdout)["services"].items():
             images.setdefault(name, set()).add(svc["image"])
     return images
