@@ -76,8 +76,13 @@ def test_the_preflight_job_completed_before_any_service_started(prod_stack):
     assert job["Status"] == "exited" and job["ExitCode"] == 0, job
     started = {service_of(c): c["State"]["StartedAt"] for c in prod_stack.containers()
                if service_of(c) != "preflight"}
-    # RFC 3339 timestamps of one engine, same zone and precision: they order as strings.
-    assert all(t > job["FinishedAt"] for t in started.values()), (job["FinishedAt"], started)
+    assert all(instant(t) > instant(job["FinishedAt"]) for t in started.values()), (job["FinishedAt"], started)
+
+
+def instant(rfc3339: str) -> tuple[str, int]:
+    """Docker's UTC timestamps ("...T08:55:54.83014757Z", trailing zeros trimmed) in a comparable form."""
+    seconds, _, fraction = rfc3339.rstrip("Z").partition(".")
+    return seconds, int(fraction.ljust(9, "0"))
 
 
 def test_redis_requires_the_backends_password_and_the_backend_uses_it(prod_stack):
@@ -111,8 +116,10 @@ def test_capabilities_are_dropped_and_no_new_privileges(prod_stack):
         assert "no-new-privileges:true" in (c["HostConfig"]["SecurityOpt"] or []), service
         if service == "preflight":
             continue
+        # The main process: PID 1, or its host PID in a container sharing the host's (node-exporter).
+        pid = c["State"]["Pid"] if c["HostConfig"]["PidMode"] == "host" else 1
         status = dict(ln.split(":\t", 1) for ln in
-                      prod_stack.exec(service, "cat", "/proc/1/status").stdout.splitlines() if ":\t" in ln)
+                      prod_stack.exec(service, "cat", f"/proc/{pid}/status").stdout.splitlines() if ":\t" in ln)
         assert status["NoNewPrivs"].strip() == "1", (service, status)
         if service in no_caps:
             # The main process holds no capability and can never gain one (empty bounding set).
@@ -125,8 +132,11 @@ def test_published_ports_bind_127_0_0_1_only(prod_stack):
 
 
 def test_read_only_containers_run_read_only(prod_stack):
+    # Every service the overlay makes read-only (Redis no longer is: its secret file needs a writable root).
+    config = json.loads(prod_stack.compose("config", "--format", "json").stdout)["services"]
+    wanted = {s for s in PROD_SERVICES if config[s].get("read_only")}
     read_only = [service_of(c) for c in prod_stack.containers() if c["HostConfig"]["ReadonlyRootfs"]]
-    assert {"redis", "prometheus", "node-exporter", "redis-exporter"} <= set(read_only), read_only
+    assert {"prometheus", "node-exporter", "redis-exporter"} <= wanted == set(read_only), (wanted, read_only)
     for service in read_only:
         state = prod_stack.container(service)["State"]
         assert state["Status"] == "running" and state["Health"]["Status"] == "healthy", (service, state)
