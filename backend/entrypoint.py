@@ -34,8 +34,11 @@ def main(argv: list[str]) -> None:
         if os.environ.get(password_file) and os.environ.get(url):
             os.environ[url] = with_password(os.environ[url], read_secret(os.environ[password_file]))
     for name in FILE_SECRETS:
-        if os.environ.get(f"{name}_FILE"):
-            os.environ[name] = read_secret(os.environ[f"{name}_FILE"])
+        path = os.environ.get(f"{name}_FILE")
+        # Compose creates no file for a secret whose variable is empty (SENTRY_DSN, optional, by default):
+        # empty then, as the variable was; the app's production check still refuses empty required ones.
+        if path:
+            os.environ[name] = read_secret(path) if os.path.exists(path) else ""
     os.execvp(argv[0], argv)
 
 

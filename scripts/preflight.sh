@@ -28,6 +28,8 @@ if [ "${major:-0}" -lt 2 ] || { [ "$major" -eq 2 ] && [ "${minor:-0}" -lt 24 ]; 
 fi
 
 if [ "$mode" = docker ]; then
+  # COMPOSE may name its own env file (make backup COMPOSE="docker compose --env-file prod.env ..."): no .env then.
+  case " $compose " in *" --env-file "*) exit 0 ;; esac
   [ -f .env ] || fail "There is no .env here, so no Vigil stack was created from this folder: run 'make up' first."
   exit 0
 fi

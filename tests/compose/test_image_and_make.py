@@ -61,6 +61,18 @@ def test_entrypoint_adds_the_password_from_its_file(tmp_path, password):
     assert out.strip() == repr(("vigil", password, "postgres", 5432, "vigil"))
 
 
+def test_entrypoint_reads_an_absent_secret_file_as_empty(tmp_path):
+    """Compose creates no file for a secret whose variable is empty (prod's SENTRY_DSN by default)."""
+    token = tmp_path / "admin_token"
+    token.write_text("a-real-admin-token\n")
+    env = {**os.environ, "SENTRY_DSN_FILE": str(tmp_path / "sentry_dsn"), "ADMIN_TOKEN_FILE": str(token),
+           "SENTRY_DSN": "stale"}
+    code = "import os; print(repr((os.environ['SENTRY_DSN'], os.environ['ADMIN_TOKEN'])))"
+    out = subprocess.run([sys.executable, str(ROOT / "backend" / "entrypoint.py"), sys.executable, "-c", code],
+                         env=env, capture_output=True, text=True, timeout=30, check=True).stdout
+    assert out.strip() == repr(("", "a-real-admin-token"))
+
+
 def _make(args, cwd, env=None, timeout=60):
     """Run make as a user would: not as a sub-make of `make test` (no "Entering directory" lines)."""
     env = {k: v for k, v in (env or os.environ).items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}

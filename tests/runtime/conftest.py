@@ -16,7 +16,7 @@ import pytest
 from harness.docker_engine import DockerEngine, unavailable_reason
 
 from .standins import Builder
-from .stack import DEV, EXCLUDE, PORT_VARS, Stack, env_file, free_ports
+from .stack import DEV, EXCLUDE, Stack, env_file, host_ports
 
 TIMINGS: dict[str, float] = {}
 
@@ -44,7 +44,7 @@ def workdir():
 
 @pytest.fixture(scope="session")
 def dev_env(workdir) -> Path:
-    return env_file(workdir / "dev.env", dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS))))))
+    return env_file(workdir / "dev.env", host_ports())
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +69,9 @@ def dev_stack(engine, images, dev_env):
 
 
 # The dev stack's tests first (the alert waits while they run), then backup/restore on the same stack,
-# then the prod overlay on a fresh one, then the image alone.
-ORDER = ["test_dev_stack.py", "test_backup_restore.py", "test_prod_overlay.py", "test_backend_image.py"]
+# then the prod overlay on a fresh one, prod refusing a development secret, then the image alone.
+ORDER = ["test_dev_stack.py", "test_backup_restore.py", "test_prod_overlay.py", "test_prod_preflight.py",
+         "test_backend_image.py"]
 
 
 def pytest_collection_modifyitems(items):

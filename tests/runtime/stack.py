@@ -22,6 +22,8 @@ INCLUDED = ["postgres", "redis", "prometheus", "alertmanager", "node-exporter", 
 DEV = ["-f", "docker-compose.yml"]
 PROD = ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]
 EXCLUDE = ["-f", str(Path(__file__).with_name("compose.exclude.yml"))]
+# The prod overlay's own service without a buildable image (docker-socket-proxy), left out the same way.
+PROD_EXCLUDE = EXCLUDE + ["-f", str(Path(__file__).with_name("compose.exclude.prod.yml"))]
 PORT_VARS = ["GRAFANA_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "JAEGER_PORT", "BACKEND_PORT",
              "ALERT_SINK_PORT", "SUPERSET_PORT"]
 
@@ -33,6 +35,14 @@ def free_ports(n: int) -> list[int]:
     ports = [s.getsockname()[1] for s in socks]
     for s in socks:
         s.close()
+    return ports
+
+
+def host_ports() -> dict[str, str]:
+    """Free host ports for every published port. The backend publishes BACKEND_PORT..BACKEND_PORT_LAST (one
+    port per replica): one replica runs here, so the range is that one free port."""
+    ports = dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS)))))
+    ports["BACKEND_PORT_LAST"] = ports["BACKEND_PORT"]
     return ports
 
 
@@ -131,12 +141,18 @@ def wait_for(predicate, timeout: float, message: str, interval: float = 2.0):
     return wait_until(predicate, timeout, interval=interval, message=message)
 
 
-def scrape_targets(prometheus_yml: Path) -> dict[str, str]:
-    """job -> host:port as prometheus.yml ships them."""
+def scrape_targets(prometheus_yml: Path) -> dict[str, list[str]]:
+    """job -> host:port targets as prometheus.yml ships them: static targets, and for DNS discovery (the
+    backend's replicas) the name:port it resolves (Prometheus labels each target with the address found)."""
     import yaml
     cfg = yaml.safe_load(prometheus_yml.read_text())
-    return {j["job_name"]: t for j in cfg["scrape_configs"] for sc in j.get("static_configs", [])
-            for t in sc["targets"]}
+    jobs: dict[str, list[str]] = {}
+    for j in cfg["scrape_configs"]:
+        targets = [t for sc in j.get("static_configs", []) for t in sc["targets"]]
+        targets += [f"{n}:{sd['port']}" for sd in j.get("dns_sd_configs", []) for n in sd["names"]]
+        if targets:
+            jobs[j["job_name"]] = targets
+    return jobs
 
 
 def published_bindings(container: dict) -> list[tuple[str, str]]:

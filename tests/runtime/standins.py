@@ -68,9 +68,15 @@ def tools_bin() -> Path:
 def compose_images(compose: list[str], env: dict) -> dict[str, str]:
     """service -> image for the dev file and the prod overlay, as Compose resolves them."""
     images: dict[str, str] = {}
-    for files in (["-f", "docker-compose.yml"], ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]):
-        out = subprocess.run([*compose, *files, "config", "--format", "json"], cwd=REPO, env=env,
-                             capture_output=True, text=True, check=True)
+    # The overlay refuses to render without its secrets (`${VAR:?...}`): placeholders, for the image names only.
+    required = re.findall(r"\$\{(\w+):\?", (REPO / "docker-compose.prod.yml").read_text())
+    prod_env = {**env, **dict.fromkeys(required, "placeholder")}
+    for files, file_env in ((["-f", "docker-compose.yml"], env),
+                            (["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"], prod_env)):
+        out = subprocess.run([*compose, *files, "config", "--format", "json"], cwd=REPO, env=file_env,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join([*compose, *files])} config -> {out.returncode}\n{out.stderr}")
         for name, svc in json.loads(out.stdout)["services"].items():
             images.setdefault(name, set()).add(svc["image"])
     return images

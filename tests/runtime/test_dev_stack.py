@@ -45,15 +45,21 @@ def test_every_included_service_is_up_and_healthy(dev_stack, faulted):
 def test_prometheus_scrapes_every_included_target_under_its_shipped_name(dev_stack, faulted):
     shipped = scrape_targets(REPO / "prometheus" / "prometheus.yml")
     # Jobs of included services ("localhost" is Prometheus itself); the excluded ones are down by design.
-    expected = {job: target for job, target in shipped.items()
-                if target.split(":")[0] in INCLUDED + ["localhost"]}
+    expected = {job: targets for job, targets in shipped.items()
+                if all(t.split(":")[0] in INCLUDED + ["localhost"] for t in targets)}
     assert set(expected) >= {"backend", "prometheus", "alertmanager", "node-exporter", "postgres-exporter",
                              "redis-exporter"}
+    # A DNS-discovered job's instance is the address its name resolved to: the backend container's.
+    backend_ip = next(iter(dev_stack.container("backend")["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    instances = {job: [f"{backend_ip}:{t.split(':')[1]}" if t.startswith("backend:") else t for t in targets]
+                 for job, targets in expected.items()}
 
     def all_up():
-        seen = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in dev_stack.query("up")}
-        return all(seen.get(jt) == "1" for jt in expected.items()) and seen
-    seen = wait_for(all_up, 90, "every included target up")
+        seen: dict[str, dict[str, str]] = {}
+        for r in dev_stack.query("up"):
+            seen.setdefault(r["metric"]["job"], {})[r["metric"]["instance"]] = r["value"][1]
+        return all(seen.get(job) == dict.fromkeys(want, "1") for job, want in instances.items()) and seen
+    seen = wait_for(all_up, 90, f"every included target up: {instances}")
     # The exporters really reach what they watch, over the service names.
     for metric in ["pg_up", "redis_up"]:
         assert [r["value"][1] for r in dev_stack.query(metric)] == ["1"], (metric, seen)

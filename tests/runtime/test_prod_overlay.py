@@ -1,10 +1,12 @@
-"""The prod overlay (docker-compose.prod.yml) on a real Docker engine: secrets required and set, ports on
+"""The prod overlay (docker-compose.prod.yml) on a real Docker engine: secrets required and set, the preflight
+job completed before anything else started, Redis behind its ACL password, capabilities dropped, ports on
 127.0.0.1 only, read-only containers running, the backend drained inside its stop grace period.
 
 Real programs: dockerd, Compose v2, the stand-in images and the backend image (gunicorn with several workers).
 """
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
@@ -13,23 +15,39 @@ import urllib.request
 
 import pytest
 
-from harness import REPO
+from harness import REPO, http_get
 
-from .stack import EXCLUDE, PORT_VARS, PROD, Stack, env_file, free_ports, published_bindings, service_of
+from .stack import (EXCLUDE, INCLUDED, PROD, PROD_EXCLUDE, Stack, env_file, host_ports, published_bindings,
+                    service_of, wait_for)
 
+# Every secret prod requires (docker-compose.prod.yml x-required-secrets) but the three URLs below.
 SECRET_VARS = ["POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD",
-               "GRAFANA_ADMIN_PASSWORD", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD"]
+               "GRAFANA_ADMIN_PASSWORD", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD",
+               "ADMIN_TOKEN", "API_KEYS", "REDIS_PASSWORD"]
+URLS = {"SLACK_WEBHOOK_URL": "http://alert-sink.invalid:9099/slack",
+        "HEARTBEAT_URL": "http://alert-sink.invalid:9099/heartbeat",
+        "ESCALATION_WEBHOOK_URL": "http://alert-sink.invalid:9099/escalation"}
+# The prod services of this suite: the dev file's included ones without the demo services, and the job.
+PROD_SERVICES = sorted({*INCLUDED, "preflight"} - {"loadgen", "alert-sink"})
+
+
+def prod_env(workdir, name: str, **extra: str):
+    overrides = host_ports()
+    # Real-looking secrets (with characters a URL or a shell would trip on), no development default.
+    overrides.update({v: f"{secrets.token_urlsafe(12)}@:/'%" for v in SECRET_VARS})
+    overrides.update(URLS, **extra)
+    return env_file(workdir / name, overrides)
+
+
+def clean_project(engine, env_path) -> None:
+    """The dev stack and the other prod runs share the project name: they must be gone first."""
+    Stack(engine, env_path, ["-f", "docker-compose.yml"] + EXCLUDE).down()
 
 
 @pytest.fixture(scope="module")
 def prod_stack(engine, images, workdir):
-    overrides = dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS)))))
-    # Real-looking secrets (with characters a URL or a shell would trip on), no development default.
-    overrides.update({v: f"{secrets.token_urlsafe(12)}@:/'%" for v in SECRET_VARS})
-    overrides["SLACK_WEBHOOK_URL"] = "http://alert-sink.invalid:9099/slack"
-    stack = Stack(engine, env_file(workdir / "prod.env", overrides), PROD + EXCLUDE)
-    # The dev stack shares the project name: it must be gone first.
-    Stack(engine, workdir / "prod.env", ["-f", "docker-compose.yml"] + EXCLUDE).down()
+    stack = Stack(engine, prod_env(workdir, "prod.env"), PROD + PROD_EXCLUDE)
+    clean_project(engine, stack.env_path)
     try:
         from .conftest import TIMINGS
         TIMINGS["prod up --wait, s"] = stack.up([])
@@ -41,8 +59,8 @@ def prod_stack(engine, images, workdir):
 def test_prod_starts_healthy_with_its_secrets_and_without_the_demo_services(prod_stack):
     states = {service_of(c): (c["State"]["Status"], (c["State"].get("Health") or {}).get("Status"))
               for c in prod_stack.containers()}
-    assert "loadgen" not in states and "alert-sink" not in states
-    assert all(s == ("running", "healthy") for s in states.values()), states
+    assert sorted(states) == PROD_SERVICES, states
+    assert all(s == ("running", "healthy") for name, s in states.items() if name != "preflight"), states
     env = prod_stack.env
     # The secrets travel as files only: no container's configuration holds one.
     for c in prod_stack.containers():
@@ -53,14 +71,72 @@ def test_prod_starts_healthy_with_its_secrets_and_without_the_demo_services(prod
                           password=env["GRAFANA_DB_PASSWORD"]).stdout.strip() == "1"
 
 
+def test_the_preflight_job_completed_before_any_service_started(prod_stack):
+    job = prod_stack.container("preflight")["State"]
+    assert job["Status"] == "exited" and job["ExitCode"] == 0, job
+    started = {service_of(c): c["State"]["StartedAt"] for c in prod_stack.containers()
+               if service_of(c) != "preflight"}
+    assert all(instant(t) > instant(job["FinishedAt"]) for t in started.values()), (job["FinishedAt"], started)
+
+
+def instant(rfc3339: str) -> tuple[str, int]:
+    """Docker's UTC timestamps ("...T08:55:54.83014757Z", trailing zeros trimmed) in a comparable form."""
+    seconds, _, fraction = rfc3339.rstrip("Z").partition(".")
+    return seconds, int(fraction.ljust(9, "0"))
+
+
+def test_redis_requires_the_backends_password_and_the_backend_uses_it(prod_stack):
+    password = prod_stack.env["REDIS_PASSWORD"]
+    # The password-less default user (healthcheck, redis_exporter) reads statistics, never a key.
+    denied = prod_stack.exec("redis", "redis-cli", "GET", "any-key", check=False)
+    assert "NOPERM" in denied.stdout + denied.stderr, denied
+    as_backend = ["redis-cli", "--no-auth-warning", "--user", "backend", "--pass", password]
+    wrong = prod_stack.exec("redis", "redis-cli", "--no-auth-warning", "--user", "backend", "--pass", "wrong",
+                            "PING", check=False)
+    assert "WRONGPASS" in wrong.stdout + wrong.stderr, wrong
+    assert prod_stack.exec("redis", *as_backend, "SET", "vigil-probe", "1", "EX", "60").stdout.strip() == "OK"
+    assert password not in " ".join(prod_stack.container("redis")["Config"]["Env"])
+    # The backend (REDIS_URL + REDIS_PASSWORD_FILE) is ready only when its Redis store answers it.
+    code, body = http_get(prod_stack.host_url("BACKEND_PORT", "/ready"))
+    assert code == 200, body
+
+    def backend_connected():
+        clients = prod_stack.exec("redis", *as_backend, "CLIENT", "LIST").stdout.splitlines()
+        return [c for c in clients if " user=backend " in c and "cmd=client|list" not in c]
+    wait_for(backend_connected, 30, "a connection of the backend as Redis user `backend`")
+
+
+def test_capabilities_are_dropped_and_no_new_privileges(prod_stack):
+    config = json.loads(prod_stack.compose("config", "--format", "json").stdout)["services"]
+    no_caps = [s for s in PROD_SERVICES if "ALL" in (config[s].get("cap_drop") or [])]
+    assert {"backend", "prometheus", "alertmanager", "node-exporter", "postgres-exporter",
+            "redis-exporter"} <= set(no_caps), no_caps
+    for c in prod_stack.containers():
+        service = service_of(c)
+        assert "no-new-privileges:true" in (c["HostConfig"]["SecurityOpt"] or []), service
+        if service == "preflight":
+            continue
+        # The main process: PID 1, or its host PID in a container sharing the host's (node-exporter).
+        pid = c["State"]["Pid"] if c["HostConfig"]["PidMode"] == "host" else 1
+        status = dict(ln.split(":\t", 1) for ln in
+                      prod_stack.exec(service, "cat", f"/proc/{pid}/status").stdout.splitlines() if ":\t" in ln)
+        assert status["NoNewPrivs"].strip() == "1", (service, status)
+        if service in no_caps:
+            # The main process holds no capability and can never gain one (empty bounding set).
+            assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0, (service, status)
+
+
 def test_published_ports_bind_127_0_0_1_only(prod_stack):
     bindings = [(service_of(c), b) for c in prod_stack.containers() for b in published_bindings(c)]
     assert bindings and all(ip == "127.0.0.1" for _, (ip, _) in bindings), bindings
 
 
 def test_read_only_containers_run_read_only(prod_stack):
+    # Every service the overlay makes read-only (Redis no longer is: its secret file needs a writable root).
+    config = json.loads(prod_stack.compose("config", "--format", "json").stdout)["services"]
+    wanted = {s for s in PROD_SERVICES if config[s].get("read_only")}
     read_only = [service_of(c) for c in prod_stack.containers() if c["HostConfig"]["ReadonlyRootfs"]]
-    assert {"redis", "prometheus", "node-exporter", "redis-exporter"} <= set(read_only), read_only
+    assert {"prometheus", "node-exporter", "redis-exporter"} <= wanted == set(read_only), (wanted, read_only)
     for service in read_only:
         state = prod_stack.container(service)["State"]
         assert state["Status"] == "running" and state["Health"]["Status"] == "healthy", (service, state)
