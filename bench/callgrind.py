@@ -63,8 +63,10 @@ def server_ir(variant: str, requests: int, warmup: int, env: dict) -> int:
         argv = _valgrind(out, [venv_bin("python"), "-m", "uvicorn", "app:app", "--port", str(port),
                                "--no-access-log", "--log-level", "warning"])
         with open(os.path.join(tmp, "server.log"), "wb") as log:
+            # A callable value is given the run's request count (e.g. an endpoint of its own).
+            run_env = {k: v(requests) if callable(v) else v for k, v in env.items()}
             proc = subprocess.Popen(argv, cwd=ROOT / "bench", stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, **env, **SAME_START, "BENCH_VARIANT": variant})
+                                    env={**os.environ, **run_env, **SAME_START, "BENCH_VARIANT": variant})
             try:
                 _wait_port(port, proc)
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)

@@ -38,19 +38,35 @@ TARGETS = {"metrics": 0.96, "full": 0.90, "full+tracing": 0.85}
 APP_ENV = {"PYTHONPATH": str(ROOT / "backend")}
 
 
-def otlp_sink() -> str:
-    """A local OTLP/HTTP endpoint that accepts and discards spans (the collector stand-in)."""
-    class Sink(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            self.send_response(200)
-            self.end_headers()
+class OtlpSink:
+    """A local OTLP/HTTP endpoint (the collector stand-in) that counts spans and discards them.
 
-        def log_message(self, *_):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
+    Spans are counted per first path segment, so that each run can export to its own
+    ``{url}/{tag}`` and be asked afterwards how many of its requests were sampled.
+    """
+
+    def __init__(self):
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        counts: dict[str, int] = {}
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers.get("content-length", 0))))
+                n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+                with lock:
+                    tag = self.path.strip("/").split("/")[0]
+                    counts[tag] = counts.get(tag, 0) + n
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.counts = counts
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:
@@ -100,23 +116,33 @@ def metrics_render(seconds: float) -> tuple[int, float, float]:
         backend.stop()
 
 
-def instruction_table(a, otlp: str) -> None:
+def instruction_table(a, sink: OtlpSink) -> None:
     """Instructions per request under callgrind, and per /metrics render."""
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp, "OTEL_BSP_SCHEDULE_DELAY": "600000"}  # export in full batches only: valgrind is ~50x slower
-    cost = {}
-    for v in VARIANTS:
+    cost, sampled = {}, {}
+    for v in a.variants:
+        # Each run exports to its own path of the sink; spans leave in full batches only (valgrind is ~50x slower).
+        env = {"OTEL_BSP_SCHEDULE_DELAY": "600000",
+               "OTEL_EXPORTER_OTLP_ENDPOINT": lambda n, v=v: f"{sink.url}/{re.sub(r'[^a-z]', '-', v)}-{n}"}
         cost[v] = callgrind.per_request(v, a.n1, a.n2, a.warmup, env)
-        print(f"callgrind {v:18s} {cost[v]:12,.0f} instructions/request", file=sys.stderr)
+        spans = [sink.counts.get(f"{re.sub(r'[^a-z]', '-', v)}-{n}", 0) for n in (a.n1, a.n2)]
+        sampled[v] = (spans[1] - spans[0]) / (a.n2 - a.n1)
+        print(f"callgrind {v:18s} {cost[v]:12,.0f} instructions/request, {sampled[v]:.3f} spans/request",
+              file=sys.stderr)
     base = cost["none"]
     print(f"\nvalgrind --tool=callgrind, one uvicorn worker, GET /api/items/{{id}}: instructions per request = "
-          f"(Ir at {a.n2} - Ir at {a.n1}) / {a.n2 - a.n1}, after {a.warmup} warm-up requests\n")
-    print("| variant | instructions/request | overhead | ratio to none | target |")
-    print("|---|---:|---:|---:|---|")
-    for v in VARIANTS:
+          f"(Ir at {a.n2} - Ir at {a.n1}) / {a.n2 - a.n1}, after {a.warmup} warm-up requests. Spans: how many "
+          f"reached the collector per counted request (sampling is random: about 0.1 expected, 0.3 for otel-fastapi, "
+          f"which makes three spans per sampled request)\n")
+    print("| variant | instructions/request | overhead | ratio to none | spans/request | target |")
+    print("|---|---:|---:|---:|---:|---|")
+    for v in a.variants:
         ratio = base / cost[v]
         target = TARGETS.get(v)
         verdict = "" if target is None else f"≥ {target:.2f} {'met' if ratio >= target else '**missed**'}"
-        print(f"| {v} | {cost[v]:,.0f} | {cost[v] - base:+,.0f} | {ratio:.3f} | {verdict} |")
+        share = f"{sampled[v]:.3f}" if sampled[v] else ""
+        print(f"| {v} | {cost[v]:,.0f} | {cost[v] - base:+,.0f} | {ratio:.3f} | {share} | {verdict} |")
+    if a.no_render:
+        return
     vigil, client = callgrind.per_render("vigil"), callgrind.per_render("prometheus_client")
     print("\n| one /metrics render (bench/render.py registry) | instructions | ratio |")
     print("|---|---:|---:|")
@@ -134,22 +160,27 @@ def main() -> None:
     p.add_argument("--n1", type=int, default=100, help="counted requests, first callgrind run")
     p.add_argument("--n2", type=int, default=600, help="counted requests, second callgrind run")
     p.add_argument("--only", choices=("instructions", "wallclock"), help="one table only")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
+    p.add_argument("--no-render", action="store_true", help="skip the /metrics render comparison")
     a = p.parse_args()
-    otlp = otlp_sink()
+    a.variants = [v for v in VARIANTS if v in a.variants.split(",")]
+    if "none" not in a.variants:
+        p.error("--variants must include none: every ratio is to it")
+    sink = OtlpSink()
     if a.only != "wallclock":
         if not shutil.which("valgrind"):
             sys.exit("valgrind not found: apt-get install valgrind")
-        instruction_table(a, otlp)
+        instruction_table(a, sink)
     if a.only != "instructions":
-        wallclock_table(a, otlp)
+        wallclock_table(a, sink.url)
 
 
 def wallclock_table(a, otlp: str) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
-    results: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+    results: dict[str, list[tuple[float, float]]] = {v: [] for v in a.variants}
     for r in range(a.rounds):
-        for v in VARIANTS:  # interleaved: every round runs every variant once
+        for v in a.variants:  # interleaved: every round runs every variant once
             results[v].append(run_variant(v, a.duration, a.connections, otlp))
             print(f"round {r + 1}/{a.rounds} {v:18s} {results[v][-1][0]:9.0f} req/s", file=sys.stderr)
     base = statistics.median(x[0] for x in results["none"])
@@ -157,7 +188,7 @@ def wallclock_table(a, otlp: str) -> None:
           f"(median), Python {sys.version.split()[0]}\n")
     print("| variant | req/s | ratio to none | p50 latency (ms) |")
     print("|---|---:|---:|---:|")
-    for v in VARIANTS:
+    for v in a.variants:
         rps = statistics.median(x[0] for x in results[v])
         p50 = statistics.median(x[1] for x in results[v])
         print(f"| {v} | {rps:,.0f} | {rps / base:.2f}x | {p50:.2f} |")

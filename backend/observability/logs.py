@@ -34,6 +34,7 @@ SECRET_KEYS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 
 _trace_ids = None  # see set_trace_ids()
+LOOK_UP_IDS = object()  # entry()'s and access()'s default: ask _trace_ids for the current span's ids
 
 
 def set_trace_ids(source) -> None:
@@ -56,8 +57,11 @@ class JsonFormatter(logging.Formatter):
             self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._prefix}.{int((created - second) * 1000):03d}Z"
 
-    def entry(self, created: float, level: str, logger: str, message: str) -> dict:
-        """The fields every line starts with, plus the current request's ids."""
+    def entry(self, created: float, level: str, logger: str, message: str, ids=LOOK_UP_IDS) -> dict:
+        """The fields every line starts with, plus the current request's ids.
+
+        ``ids``: (trace_id, span_id) or None when the caller already knows them.
+        """
         entry = {"timestamp": self._timestamp(created), "level": level, "logger": logger,
                  "message": message, "service": self.service}
         rid = request_id.get()
@@ -66,10 +70,12 @@ class JsonFormatter(logging.Formatter):
         who = tenant.get()
         if who:
             entry["tenant"] = who
-        if _trace_ids is not None:
+        if ids is LOOK_UP_IDS:
+            if _trace_ids is None:
+                return entry
             ids = _trace_ids()
-            if ids:
-                entry["trace_id"], entry["span_id"] = ids
+        if ids:
+            entry["trace_id"], entry["span_id"] = ids
         return entry
 
     def line(self, record: logging.LogRecord) -> bytes:
@@ -109,9 +115,10 @@ _root = logging.getLogger()
 LOGGED = "_vigil_logged"  # attribute set on an exception the middleware has logged
 
 
-def access(message: str, fields: dict, level: int = logging.INFO) -> None:
+def access(message: str, fields: dict, level: int = logging.INFO, ids=LOOK_UP_IDS) -> None:
     """Write one access-log line (logger "access"; level info, error for a 5xx answer).
 
+    ``ids``: the request span's (trace_id, span_id), or None, when the caller knows them.
     While the handler configure_logging() installed is the only one on the way (no
     handler or filter added since), the line is written directly: building a LogRecord
     would cost more than the rest of the request's instrumentation. Otherwise this is
@@ -123,7 +130,7 @@ def access(message: str, fields: dict, level: int = logging.INFO) -> None:
             and access_logger.isEnabledFor(level)):
         handler = handlers[0]
         name = "info" if level == logging.INFO else logging.getLevelName(level).lower()
-        entry = handler.formatter.entry(time.time(), name, "access", message)
+        entry = handler.formatter.entry(time.time(), name, "access", message, ids)
         entry.update(fields)
         try:
             os.write(handler.fd, _dumps(entry))

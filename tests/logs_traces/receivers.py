@@ -94,17 +94,29 @@ class _Server:
 
 
 class OtlpReceiver(_Server):
-    """Decodes ExportTraceServiceRequest protobufs posted to /v1/traces."""
+    """Decodes ExportTraceServiceRequest protobufs posted to /v1/traces.
+
+    ``bodies`` keeps each request's bytes (decompressed) and ``headers`` its headers;
+    ``status`` set to an error code makes it refuse every export with that code.
+    """
 
     def __init__(self):
         super().__init__()
         self.spans: list[Span] = []
+        self.bodies: list[bytes] = []
+        self.headers: list[dict] = []
+        self.status = 200
 
     def handle(self, path, headers, body):
         if path != "/v1/traces":
             return 404, "text/plain", b"not found"
+        if self.status != 200:
+            with self._lock:
+                self.requests += 1
+            return self.status, "text/plain", b"refused"
+        raw = _decode_body(headers, body)
         request = trace_service_pb2.ExportTraceServiceRequest()
-        request.ParseFromString(_decode_body(headers, body))
+        request.ParseFromString(raw)
         decoded = []
         for rs in request.resource_spans:
             resource = {a.key: _value(a.value) for a in rs.resource.attributes}
@@ -118,6 +130,8 @@ class OtlpReceiver(_Server):
         with self._lock:
             self.requests += 1
             self.spans.extend(decoded)
+            self.bodies.append(raw)
+            self.headers.append(dict(headers))
         reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
         return 200, "application/x-protobuf", reply
 
