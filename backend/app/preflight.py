@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-# The secrets production needs (Compose secret names are these, lower-cased).
+# The secrets production needs (Compose secret names are these, lower-cased). The list is
+# docker-compose.prod.yml's x-required-secrets; the image has no overlay, so it keeps this copy,
+# which tests/compose/test_compose_config.py holds equal to the overlay's.
 SECRET_NAMES = ("POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD",
                 "GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL", "HEARTBEAT_URL", "ESCALATION_WEBHOOK_URL",
                 "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD",

@@ -11,13 +11,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ["-f", "docker-compose.yml"]
 PROD = ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]
+
+
+def _required_secrets() -> list[str]:
+    """The variables docker-compose.prod.yml's x-required-secrets demands (`${NAME:?...}`): the one list."""
+    text = (ROOT / "docker-compose.prod.yml").read_text()
+    block = re.search(r"^x-required-secrets:\n((?:[ #].*\n)+)", text, re.M).group(1)
+    return re.findall(r"\$\{(\w+):\?", block)
+
+
 # Prod secrets: the overlay must refuse to start without each of them.
-PROD_REQUIRED = ["POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD",
-                 "GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL", "HEARTBEAT_URL", "ESCALATION_WEBHOOK_URL",
-                 # Profile bi: Compose interpolates every profile's services, so prod needs them always.
-                 "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD",
-                 # The backend's own credentials (backend/app/preflight.py checks their values).
-                 "ADMIN_TOKEN", "API_KEYS", "REDIS_PASSWORD"]
+PROD_REQUIRED = _required_secrets()
 
 
 def compose_binary() -> Path:

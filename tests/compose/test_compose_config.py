@@ -205,6 +205,15 @@ def test_prod_starts_nothing_before_the_secret_preflight(prod):
     assert backend["API_KEYS"] == "" and backend["API_KEYS_FILE"] == "/run/secrets/api_keys"
 
 
+def test_the_image_checks_exactly_the_secrets_the_overlay_requires(prod):
+    """backend/app/preflight.py runs inside the image, where the overlay is not: its list must be the overlay's."""
+    from app.preflight import OPTIONAL, SECRET_NAMES
+
+    assert sorted(SECRET_NAMES) == sorted(PROD_REQUIRED)
+    # Every secret file the overlay mounts comes from one of those variables (or an optional one).
+    assert {s["environment"] for s in prod["secrets"].values()} <= set(SECRET_NAMES) | set(OPTIONAL)
+
+
 def test_state_lives_in_named_volumes(dev):
     stateful = {"postgres": "/var/lib/postgresql/data", "redis": "/data", "prometheus": "/prometheus",
                 "alertmanager": "/alertmanager", "grafana": "/var/lib/grafana", "loki": "/loki",

@@ -15,18 +15,17 @@ import urllib.request
 
 import pytest
 
+from compose.stack import PROD_REQUIRED
 from harness import REPO, http_get
 
 from .stack import (EXCLUDE, INCLUDED, PROD, PROD_EXCLUDE, Stack, env_file, host_ports, published_bindings,
                     service_of, wait_for)
 
-# Every secret prod requires (docker-compose.prod.yml x-required-secrets) but the three URLs below.
-SECRET_VARS = ["POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD",
-               "GRAFANA_ADMIN_PASSWORD", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD",
-               "ADMIN_TOKEN", "API_KEYS", "REDIS_PASSWORD"]
 URLS = {"SLACK_WEBHOOK_URL": "http://alert-sink.invalid:9099/slack",
         "HEARTBEAT_URL": "http://alert-sink.invalid:9099/heartbeat",
         "ESCALATION_WEBHOOK_URL": "http://alert-sink.invalid:9099/escalation"}
+# Every secret prod requires (docker-compose.prod.yml x-required-secrets) but the three URLs above.
+SECRET_VARS = [name for name in PROD_REQUIRED if name not in URLS]
 # The prod services of this suite: the dev file's included ones without the demo services, and the job.
 PROD_SERVICES = sorted({*INCLUDED, "preflight"} - {"loadgen", "alert-sink"})
 
