@@ -38,11 +38,34 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def free_range(n: int, attempts: int = 50) -> int:
+    """The first of ``n`` consecutive free ports."""
+    for _ in range(attempts):
+        first = free_ports(1)[0]
+        socks = []
+        try:
+            for port in range(first, first + n):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
+BACKEND_REPLICAS = 3  # the scale-out test's `--scale backend=3`
+
+
 def host_ports() -> dict[str, str]:
     """Free host ports for every published port. The backend publishes BACKEND_PORT..BACKEND_PORT_LAST (one
-    port per replica): one replica runs here, so the range is that one free port."""
+    port per replica): a free range wide enough for the scale-out test's replicas."""
     ports = dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS)))))
-    ports["BACKEND_PORT_LAST"] = ports["BACKEND_PORT"]
+    first = free_range(BACKEND_REPLICAS)
+    ports["BACKEND_PORT"], ports["BACKEND_PORT_LAST"] = str(first), str(first + BACKEND_REPLICAS - 1)
     return ports
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from harness import REPO, http_get
 
-from .stack import INCLUDED, scrape_targets, service_of, wait_for
+from .stack import BACKEND_REPLICAS, INCLUDED, scrape_targets, service_of, wait_for
 
 FAULT = {"http_error_rate": 0.5, "duration_seconds": 900}
 
@@ -129,3 +129,26 @@ def test_a_fault_reaches_the_alert_sink_through_the_real_alertmanager(dev_stack,
     alerts = json.loads(body)
     assert code == 200 and alerts and alerts[0]["receivers"][0]["name"] == "critical", alerts
     assert messages[0]["path"] == "/slack", messages[0]  # SLACK_WEBHOOK_URL of .env.example
+
+
+def test_scaled_backends_are_each_published_found_by_dns_and_scraped(dev_stack, faulted):
+    """`docker compose up --scale backend=3`, as docs/scaling.md says: each replica gets a host port of the
+    BACKEND_PORT..BACKEND_PORT_LAST range, and Prometheus finds every one through Docker's DNS."""
+    dev_stack.compose("up", "-d", "--no-recreate", "--wait", "--scale", f"backend={BACKEND_REPLICAS}", "backend")
+    try:
+        backends = [c for c in dev_stack.containers() if service_of(c) == "backend"]
+        assert len(backends) == BACKEND_REPLICAS
+        ips = {net["IPAddress"] for c in backends for net in c["NetworkSettings"]["Networks"].values()}
+        published = sorted(int(b["HostPort"]) for c in backends for b in c["NetworkSettings"]["Ports"]["8000/tcp"])
+        first, last = int(dev_stack.env["BACKEND_PORT"]), int(dev_stack.env["BACKEND_PORT_LAST"])
+        assert published == list(range(first, last + 1))
+        for port in published:  # each replica answers on its own host port
+            assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200, port
+
+        def scraped():  # dns_sd refreshes every 15 s; each replica is its own instance
+            return {r["metric"]["instance"] for r in dev_stack.query('up{job="backend"} == 1')}
+        wait_for(lambda: scraped() == {f"{ip}:8000" for ip in ips}, 90, f"every replica scraped: {ips}")
+        wait_for(lambda: len(dev_stack.query('app_build_info{job="backend"}')) == BACKEND_REPLICAS, 30,
+                 "every replica's series")
+    finally:  # back to one replica for the tests that share this stack
+        dev_stack.compose("up", "-d", "--no-recreate", "--wait", "--scale", "backend=1", "backend")
