@@ -3,7 +3,7 @@
     python bench/render.py vigil 5
 
 The registry holds the reference backend's generic and business metrics with label sets
-like those a demo load creates (about 700 series), filled deterministically.
+like those a demo load creates (about 1,800 sample lines), filled deterministically.
 """
 import itertools
 import sys
@@ -16,6 +16,7 @@ from observability import metrics
 from observability.exposition import render_text
 
 TENANTS = ("default", "acme", "globex", "initech")
+INTENTS = sorted({agent.intent for agent in AGENTS.values()})
 ROUTES = ("/api/workflows", "/api/workflows/{workflow_id}", "/api/stats/real-time", "/api/stats/cost-summary",
           "/api/models", "/api/admin/faults", "/health", "unmatched")
 
@@ -32,8 +33,9 @@ def fill() -> None:
     for i, (model, agent, tenant) in enumerate(itertools.product(MODELS.values(), AGENTS, TENANTS)):
         app_metrics.LLM_REQUESTS.labels(model.provider, model.name, agent, tenant, "ok").inc()
         app_metrics.LLM_COST.labels(model.provider, model.name, agent, tenant).inc(0.001 * i)
+    for model, intent in itertools.product(MODELS.values(), INTENTS):
+        app_metrics.LLM_DURATION.labels(model.provider, model.name, intent).observe(0.7)
     for model in MODELS.values():
-        app_metrics.LLM_DURATION.labels(model.provider, model.name).observe(0.7)
         app_metrics.LLM_TOKENS.labels(model.provider, model.name, "input").inc(100)
         app_metrics.LLM_TOKENS.labels(model.provider, model.name, "output").inc(50)
     for agent, tenant in itertools.product(AGENTS, TENANTS):
@@ -42,6 +44,8 @@ def fill() -> None:
     for tenant in TENANTS:
         app_metrics.WORKFLOW_RUNS.labels(tenant, "completed").inc()
     app_metrics.WORKFLOW_DURATION.labels("completed").observe(9.0)
+    for intent in INTENTS:
+        app_metrics.ROUTER_DURATION.labels(intent).observe(0.002)
 
 
 if __name__ == "__main__":
