@@ -120,8 +120,8 @@ def instruction_table(a, sink: OtlpSink) -> None:
     """Instructions per request under callgrind, and per /metrics render.
 
     Tracing at 10 % is computed, not sampled: full+tracing runs with the sampler at 0 and at 1, and
-    10 % = 0.9 x the first + 0.1 x the second. A random 10 % of 500 requests is 50 ± 7 sampled ones,
-    which would move the ratio by about ±0.005 from run to run. The random run is still made, as a check
+    10 % = 0.9 x the first + 0.1 x the second. Sampled at random, the difference of two runs holds
+    50 ± 10 sampled requests, which would move the ratio by about ±0.007 from run to run. The random run is still made, as a check
     of that line: its cost should sit where its own share of sampled requests puts it.
     """
     runs = []  # (row, variant of bench/app.py, extra environment)
