@@ -142,3 +142,17 @@ def test_shut_down_exporter_refuses():
         exporter.shutdown()
         assert exporter.export(make_spans()) == SpanExportResult.FAILURE
     assert receiver.requests == 0
+
+
+def test_exporter_reporting_its_own_metrics_takes_the_stock_path(monkeypatch):
+    """With the SDK's exporter self-metrics on, the stock export runs, so that those metrics count every batch."""
+    import observability.otlp as otlp
+
+    def not_called(spans):
+        raise AssertionError("the fast encoder ran")
+    monkeypatch.setattr(otlp, "encode_spans", not_called)
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    spans = make_spans()
+    with OtlpReceiver() as receiver:
+        assert LeanOTLPSpanExporter(endpoint=f"{receiver.url}/v1/traces").export(spans) == SpanExportResult.SUCCESS
+    assert receiver.bodies == [stock_encode(spans).SerializePartialToString()]
