@@ -20,17 +20,14 @@ one evaluation (each rule's expression run once with stats=all) do not.
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import math
 import os
 import re
 import shutil
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -41,7 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from harness import BACKEND_DIR, Proc, free_port, start_backend, wait_until  # noqa: E402
-from harness.monitoring import binary  # noqa: E402
+from harness.monitoring import StaticExporter, binary  # noqa: E402
 
 RULES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 INTERVAL = 15  # seconds: the shipped global scrape and evaluation interval
@@ -74,42 +71,6 @@ def bumped(text: bytes) -> bytes:
             line = m.group(1) + b" " + repr(float(m.group(2)) + 1).encode() + m.group(3)
         out.append(line)
     return b"\n".join(out) + b"\n"
-
-
-class Exporter:
-    """Serves the captured text on every path; copies alternate per request so counters move."""
-
-    def __init__(self, text: bytes):
-        bodies = [text, bumped(text)]
-        counter = iter(range(1 << 62))
-        lock = threading.Lock()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                with lock:
-                    body = bodies[next(counter) % 2]
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            request_queue_size = 512
-
-        self.port = free_port()
-        self.server = Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def config(exporter_port: int, replicas: int, prom_port: int) -> str:
@@ -158,7 +119,7 @@ def rule_samples(base: str) -> int:
 def measure(text: bytes, size: int, window: float) -> dict:
     per_backend = len(series_lines(text))
     replicas = math.ceil(size / per_backend)
-    exporter = Exporter(text)
+    exporter = StaticExporter(text, bumped(text))  # copies alternate per scrape, so counters move
     workdir = Path(tempfile.mkdtemp(prefix="vigil-cap-prom-"))
     (workdir / "rules").mkdir()
     for p in RULES:

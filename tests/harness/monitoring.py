@@ -7,12 +7,14 @@ test chose (``rewrite_targets``).
 from __future__ import annotations
 
 import functools
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import urllib.parse
 from pathlib import Path
 
@@ -35,6 +37,47 @@ def _tools_bin() -> str:
 
 
 @functools.cache
+class StaticExporter:
+    """A scrape target serving fixed text in the Prometheus format: ``bodies`` in turn, one per scrape
+    (two copies with different counter values make rates move). Kept-alive connections, as Prometheus uses."""
+
+    def __init__(self, *bodies: bytes):
+        turn = iter(range(1 << 62))
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                with lock:
+                    body = bodies[next(turn) % len(bodies)]
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 512  # bench/capacity.py: thousands of targets scraped at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 def binary(*names: str) -> str:
     """The Prometheus-family program from the tools folder: never an older copy elsewhere on PATH."""
     folder = _tools_bin()

@@ -20,7 +20,7 @@ import yaml
 
 from harness import http_get, promrules, wait_until
 from harness.monitoring import (
-    promql, rewrite_targets, start_alertmanager, start_node_exporter, start_postgres_exporter,
+    StaticExporter, promql, rewrite_targets, start_alertmanager, start_node_exporter, start_postgres_exporter,
     start_prometheus, start_redis_exporter, wait_for_targets_up,
 )
 
@@ -234,27 +234,11 @@ http_server_request_duration_seconds_count 10
 
 def test_prometheus_stores_le_in_float_form_whatever_the_client_writes():
     """Why the latency SLO rules can select le="1.0" by one literal (prometheus/rules/recording.yml)."""
-    import http.server
-    import threading
-
-    class Exposition(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = GO_STYLE_HISTOGRAM.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Exposition)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = StaticExporter(GO_STYLE_HISTOGRAM.encode())
     prom = None
     try:
         prom = start_prometheus("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: go\n"
-                                f"    static_configs: [{{targets: ['127.0.0.1:{server.server_port}']}}]\n")
+                                f"    static_configs: [{{targets: ['127.0.0.1:{server.port}']}}]\n")
         series = wait_until(lambda: promql(prom.base_url, "http_server_request_duration_seconds_bucket"), 30,
                             interval=0.5, message="the scraped buckets")
         assert sorted(s["metric"]["le"] for s in series) == ["+Inf", "1.0", "2.5"]
@@ -262,5 +246,4 @@ def test_prometheus_stores_le_in_float_form_whatever_the_client_writes():
     finally:
         if prom:
             prom.stop()
-        server.shutdown()
-        server.server_close()
+        server.stop()
