@@ -120,14 +120,12 @@ class ObservabilityMiddleware:
             active.dec()
             route = route_template(scope)
             if self.access_log:  # before finish(): the span is still current, so the line gets its trace_id
-                line = (f"{method} {route} {status}",
-                        {"method": method, "route": route, "path": scope["path"],
-                         "status": status, "duration_ms": round(duration * 1000, 3)},
-                        logging.ERROR if status >= 500 else logging.INFO)
-                if span is None:
-                    logs.access(*line)
-                else:  # the span's own ids: no lookup of the current context
-                    logs.access(*line, self.tracer.log_ids(span))
+                logs.access(f"{method} {route} {status}",
+                            {"method": method, "route": route, "path": scope["path"],
+                             "status": status, "duration_ms": round(duration * 1000, 3)},
+                            logging.ERROR if status >= 500 else logging.INFO,
+                            # the span's own ids, with no lookup of the current context
+                            self.tracer.log_ids(span) if span is not None else logs.LOOK_UP_IDS)
             exemplar = self.tracer.finish(span, route, status, error) if span is not None else None
             child = self._histogram(method, route, str(status))
             if exemplar:
