@@ -108,15 +108,17 @@ def test_every_failure_kind_writes_its_line(alloy, backend_factory, error_querie
             assert c.put("/api/admin/faults", headers={"x-api-key": KEY}, json={
                 "providers": {"google": {"failure_rate": 1.0}}, "duration_seconds": 60}).status_code == 200
             ids = []
-            for i in range(3):
-                r = c.post("/api/workflows", headers={"x-api-key": KEY, "x-request-id": f"req-wf-{i}"},
-                           json={"name": "outage", "input": f"research topic {i}",
-                                 "steps": [{"agent": "researcher", "model": "gemini-2.5-pro"}]})
-                assert r.status_code == 202, r.text
-                ids.append(r.json()["id"])
+            # One after the other: the first two failures open the breaker (threshold 2), so the third
+            # workflow's call meets it open. Run at once, all three could fail before it opened.
             with client(be.base_url, "127.0.0.5") as poll:
-                wait_until(lambda: all(poll.get(f"/api/workflows/{i}").json()["status"] == "failed" for i in ids),
-                           20, interval=0.5, message="the workflows to fail")
+                for i in range(3):
+                    r = c.post("/api/workflows", headers={"x-api-key": KEY, "x-request-id": f"req-wf-{i}"},
+                               json={"name": "outage", "input": f"research topic {i}",
+                                     "steps": [{"agent": "researcher", "model": "gemini-2.5-pro"}]})
+                    assert r.status_code == 202, r.text
+                    ids.append(r.json()["id"])
+                    wait_until(lambda: poll.get(f"/api/workflows/{ids[-1]}").json()["status"] == "failed",
+                               20, interval=0.5, message=f"workflow {i} to fail")
             c.put("/api/admin/faults", headers={"x-api-key": KEY}, json={"http_error_rate": 1.0,
                                                                           "duration_seconds": 60})
             assert c.get("/api/stats/real-time", headers={"x-request-id": "req-503"}).status_code == 503
