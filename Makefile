@@ -12,7 +12,7 @@ export VIGIL_TOOLS ?= $(HOME)/.cache/vigil/tools
 export PATH := $(VIGIL_TOOLS)/unpacked/usr/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps bench-deps venv tools run test check load bench lock
+.PHONY: help deps bench-deps venv tools run test check load bench lock package
 
 # One fragment per component (prometheus, alertmanager, grafana, compose): each adds a check-* target.
 include $(sort $(wildcard mk/*.mk))
@@ -50,6 +50,11 @@ load: venv ## send mixed traffic to BASE_URL for DURATION seconds (key: the firs
 
 bench: bench-deps venv ## instrumentation overhead: instructions/request under callgrind (needs valgrind), then req/s (wrk)
 	$(BIN)/python bench/instrumentation.py
+
+DIST ?= dist
+package: venv ## build the instrumentation's wheel into dist/ (then: pip install dist/vigil_stack_instrumentation-*.whl)
+	$(BIN)/pip wheel -q --no-deps --disable-pip-version-check -w $(DIST) ./backend/observability
+	@ls $(DIST)/vigil_stack_instrumentation-*.whl
 
 lock: ## re-pin backend/constraints.txt from requirements*.txt in a scratch venv
 	rm -rf /tmp/vigil-lock && $(PYTHON) -m venv /tmp/vigil-lock
