@@ -18,7 +18,9 @@ export PATH := $(VIGIL_TOOLS)/unpacked/usr/bin:$(PATH)
 include $(sort $(wildcard mk/*.mk))
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
+	@# The variables a description names are shown with their values (a test keeps "$$(" out of the output).
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E -e 's/:.*## /\t/' -e 's|[$$][(]PORT[)]|$(PORT)|g' \
+	  -e 's|[$$][(]VIGIL_TOOLS[)]|$(VIGIL_TOOLS)|g' | sort | column -t -s $$'\t'
 
 venv: $(VENV)/.installed ## create .venv with the backend and test dependencies (idempotent)
 $(VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt bench/requirements.txt backend/constraints.txt
