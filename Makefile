@@ -12,7 +12,7 @@ export VIGIL_TOOLS ?= $(HOME)/.cache/vigil/tools
 export PATH := $(VIGIL_TOOLS)/unpacked/usr/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps bench-deps venv tools run test check load bench lock package
+.PHONY: help deps bench-deps venv tools run test check load bench lock package previews
 
 # One fragment per component (prometheus, alertmanager, grafana, compose): each adds a check-* target.
 include $(sort $(wildcard mk/*.mk))
@@ -57,6 +57,10 @@ DIST ?= dist
 package: venv ## build the instrumentation's wheel into dist/ (then: pip install dist/vigil_stack_instrumentation-*.whl)
 	$(BIN)/pip wheel -q --no-deps --disable-pip-version-check -w $(DIST) ./backend/observability
 	@ls $(DIST)/vigil_stack_instrumentation-*.whl
+
+previews: deps venv tools ## draw docs/images/<uid>.png per dashboard from its JSON and a 150 s live demo (~4 min)
+	$(BIN)/pip install -q --disable-pip-version-check -r scripts/previews-requirements.txt
+	$(BIN)/python scripts/previews.py
 
 lock: ## re-pin backend/constraints.txt from requirements*.txt in a scratch venv
 	rm -rf /tmp/vigil-lock && $(PYTHON) -m venv /tmp/vigil-lock
