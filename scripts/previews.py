@@ -5,8 +5,8 @@ Each image is drawn from the shipped dashboard JSON (grafana/dashboards/*/*.json
 panel types, units, legends) and the data of a short live demo: the harness of tests/grafana starts
 PostgreSQL, Redis, the backend, its load generator, the exporters and a real Prometheus with the shipped
 config and rules, exactly as the live panel test does; after PREVIEW_SECONDS (default 150) every Prometheus
-query of every panel runs over the demo's time range (instant targets at its end). SQL and Loki panels are
-drawn as labelled placeholders. Every image says it is a preview, and carries in a PNG tEXt chunk the
+query of every panel runs over the demo's time range (instant targets at its end), and every SQL query as
+Grafana's read-only role (rows as tables, bars or slices). Loki panels are drawn as labelled placeholders. Every image says it is a preview, and carries in a PNG tEXt chunk the
 SHA-256 of the JSON it was drawn from: tests/grafana/test_previews.py fails when a dashboard changed since.
 The runbook dashboards (one markdown panel each: docs/runbooks/*.md) get none.
 
@@ -95,6 +95,55 @@ def collect(base: str, start: float, end: float, sources: dict) -> dict:
     return out
 
 
+def collect_sql(db, end: float, sources: dict) -> dict:
+    """{(dashboard uid, panel id): {"columns": [...], "rows": [[...]]}} for every SQL panel, run as Grafana's
+    read-only role with the macros and variables expanded as tests/grafana/test_live_sql.py does."""
+    import datetime as dt
+
+    import psycopg2
+    from grafana.conftest import APP
+    from grafana.panels import sql_macros, variables
+
+    now = dt.datetime.fromtimestamp(end, dt.timezone.utc)
+    conn = psycopg2.connect(host=db.pg.host, port=db.pg.port, dbname=APP["APP_DB_NAME"],
+                            user=APP["GRAFANA_DB_USER"], password=db.reader_password)
+    conn.autocommit = True
+    out = {}
+    try:
+        with conn.cursor() as cur:
+            values = {}
+            for dash in dashboards().values():
+                for name, var in variables(dash).items():
+                    if var["type"] == "query" and var["datasource"]["uid"] == "postgres":
+                        cur.execute(var["query"])
+                        values[name] = [r[0] for r in cur.fetchall()]
+            for dash in dashboards().values():
+                for panel in all_panels(dash):
+                    kind = panel_kind(panel, dash, sources)
+                    if panel["type"] == "row" or kind != "grafana-postgresql-datasource":
+                        continue
+                    target = panel["targets"][0]
+                    cur.execute(sql_macros(expand(target["rawSql"], dash, sources, values=values, kind=kind),
+                                           dash, now))
+                    rows = [[c.strftime("%m-%d %H:%M") if isinstance(c, dt.datetime) else
+                             float(c) if hasattr(c, "as_tuple") else c for c in row] for row in cur.fetchall()]
+                    out[(dash["uid"], panel["id"])] = {"columns": [d[0] for d in cur.description], "rows": rows}
+    finally:
+        conn.close()
+    return out
+
+
+def sql_series(result: dict) -> list:
+    """Rows as (name, [(0, value)]): the text columns name a row, its first number is the value."""
+    series = []
+    for row in result["rows"]:
+        numbers = [c for c in row if isinstance(c, (int, float)) and not isinstance(c, bool)]
+        name = "  ".join(str(c) for c in row if not isinstance(c, (int, float)) or isinstance(c, bool))
+        if numbers:
+            series.append((name or result["columns"][-1], [(0.0, float(numbers[-1]))]))
+    return series
+
+
 def legend(fmt: str, labels: dict) -> str:
     if fmt and fmt != "__auto":
         text = fmt
@@ -110,7 +159,7 @@ def fmt_value(v: float, unit: str | None) -> str:
     if unit == "percentunit":
         return f"{v * 100:.4g} %"
     if unit == "currencyUSD":
-        return f"${v:.4f}" if abs(v) < 0.01 else f"${v:,.2f}" if abs(v) < 1000 else f"${v:,.0f}"
+        return f"${v:.4f}" if 0 < abs(v) < 0.01 else f"${v:,.2f}" if abs(v) < 1000 else f"${v:,.0f}"
     if unit == "s":
         if abs(v) < 0.001 and v:
             return f"{v * 1e6:.0f} µs"
@@ -145,8 +194,23 @@ def draw_panel(ax, panel: dict, kind: str, series: list | None) -> None:
         return placeholder(ax, "text panel")
     if kind == "loki":
         return placeholder(ax, "Loki panel (log lines):\nnot drawn in this preview")
-    if kind and kind != "prometheus":
-        return placeholder(ax, "SQL panel (PostgreSQL):\nnot drawn in this preview")
+    if isinstance(series, dict):  # a SQL panel's rows
+        if not series["rows"]:
+            return placeholder(ax, "no rows in the demo run")
+        if ptype == "table":
+            lines = ["  ".join(f"{str(c)[:18]:<18}" for c in series["columns"])]
+            lines += ["  ".join(f"{(fmt_value(c, None) if isinstance(c, float) else str(c))[:18]:<18}" for c in row)
+                      for row in series["rows"][:8]]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(0.01, 0.97, "\n".join(lines), va="top", fontsize=6, family="monospace", color=TEXT,
+                    transform=ax.transAxes)
+            return None
+        if ptype == "timeseries":
+            ptype = "bargauge"  # a few day buckets of a short demo: bars say more than a line
+        series = sql_series(series)
+    elif kind and kind != "prometheus":
+        return placeholder(ax, f"{kind} panel:\nnot drawn in this preview")
     if not series:
         return placeholder(ax, "no data in the demo run")
     series = series[:MAX_SERIES] if ptype not in ("table", "heatmap") else series
@@ -209,7 +273,7 @@ def draw(dash: dict, data: dict, sources: dict) -> plt.Figure:
     fig.text(0.01, 1 - 0.9 / total, dash["title"], color=TEXT, fontsize=13, weight="bold", va="center")
     fig.text(0.99, 1 - 0.9 / total, LABEL, color="#f2cc0c", fontsize=9, ha="right", va="center", style="italic")
     fig.text(0.01, 1 - 1.8 / total, f"grafana uid {dash['uid']} · data: a {DEMO_MINUTES} min live demo "
-             "(backend + load generator + Prometheus)", color=MUTED, fontsize=7, va="center")
+             "(backend + load generator + Prometheus + PostgreSQL)", color=MUTED, fontsize=7, va="center")
     for panel in dash["panels"]:  # top level only: a collapsed row hides its panels, as in Grafana
         g = panel["gridPos"]
         left, width = g["x"] / 24, g["w"] / 24
@@ -291,7 +355,9 @@ def demo(seconds: int, sources: dict) -> tuple[float, float, dict]:
         if left > 0:
             time.sleep(left)  # the demo itself: nothing to poll for, the data accumulates
         end = time.time()
-        return start, end, collect(stack.prom.base_url, start, end, sources)
+        data = collect(stack.prom.base_url, start, end, sources)
+        data.update(collect_sql(stack.db, end, sources))
+        return start, end, data
 
 
 if __name__ == "__main__":
