@@ -10,6 +10,7 @@ Exemplars exist only in single-process mode and only in OpenMetrics output.
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 
@@ -90,6 +91,21 @@ def _label_value(v: str) -> str:
     return v
 
 
+class _MultiProcessCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's collector, minus the files a worker has created but not yet sized (0 bytes): read
+    at that instant, one would fail the whole scrape with struct.error (seen as two uvicorn workers start)."""
+
+    def collect(self):
+        return self.merge([f for f in glob.glob(os.path.join(self._path, "*.db")) if _sized(f)], accumulate=True)
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) >= 4  # the header: how many bytes are in use
+    except OSError:  # removed meanwhile (a dead worker's live gauges)
+        return False
+
+
 def render(accept: str | None = None) -> tuple[bytes, str]:
     """Return (body, content type) for the given Accept header.
 
@@ -99,7 +115,7 @@ def render(accept: str | None = None) -> tuple[bytes, str]:
     path = multiproc_dir()
     if path:
         registry = CollectorRegistry()  # fresh per scrape: it reads every worker's files
-        multiprocess.MultiProcessCollector(registry, path)
+        _MultiProcessCollector(registry, path)
     else:
         registry = REGISTRY
     if _exemplars and not path:

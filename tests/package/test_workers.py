@@ -77,6 +77,9 @@ def test_metrics_sum_both_workers(venv, server):
         # Each request opens a new connection, so the kernel spreads them over the two workers' accepts.
         wait_until(both_answered, timeout=60, interval=0.01, message="both workers answering")
         sent = sum(pids.values())
+        # The middleware records a request as its response ends: the client may read it a moment before.
+        wait_until(lambda: route_count(http_get(base + "/metrics")[1].decode(), "/pid") == sent, timeout=15,
+                   message=f"/metrics to count the {sent} requests")
         for _ in range(4):  # any worker serves the sum of both
             status, body = http_get(base + "/metrics")
             assert status == 200
