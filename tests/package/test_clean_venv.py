@@ -135,8 +135,9 @@ def _git_source(tmp: Path) -> str:
 
 def _wheel(tmp: Path) -> str:
     dist = tmp / "dist"
-    out = subprocess.run(["make", "-s", "package", f"DIST={dist}"], cwd=REPO, capture_output=True, text=True,
-                         timeout=600)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # as a user runs it
+    out = subprocess.run(["make", "-s", "package", f"DIST={dist}"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     wheels = list(dist.glob("vigil_stack_instrumentation-*-py3-none-any.whl"))
     assert len(wheels) == 1 and out.stdout.strip() == str(wheels[0]), (wheels, out.stdout)
