@@ -12,13 +12,15 @@ export VIGIL_TOOLS ?= $(HOME)/.cache/vigil/tools
 export PATH := $(VIGIL_TOOLS)/unpacked/usr/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps bench-deps venv tools run test check load bench lock
+.PHONY: help deps bench-deps venv tools run test check load bench lock package previews
 
 # One fragment per component (prometheus, alertmanager, grafana, compose): each adds a check-* target.
 include $(sort $(wildcard mk/*.mk))
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
+	@# The variables a description names are shown with their values (a test keeps "$$(" out of the output).
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E -e 's/:.*## /\t/' -e 's|[$$][(]PORT[)]|$(PORT)|g' \
+	  -e 's|[$$][(]VIGIL_TOOLS[)]|$(VIGIL_TOOLS)|g' | sort | column -t -s $$'\t'
 
 venv: $(VENV)/.installed ## create .venv with the backend and test dependencies (idempotent)
 $(VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt bench/requirements.txt backend/constraints.txt
@@ -50,6 +52,15 @@ load: venv ## send mixed traffic to BASE_URL for DURATION seconds (key: the firs
 
 bench: bench-deps venv ## instrumentation overhead: instructions/request under callgrind (needs valgrind), then req/s (wrk)
 	$(BIN)/python bench/instrumentation.py
+
+DIST ?= dist
+package: venv ## build the instrumentation's wheel into dist/ (then: pip install dist/vigil_stack_instrumentation-*.whl)
+	$(BIN)/pip wheel -q --no-deps --disable-pip-version-check -w $(DIST) ./backend/observability
+	@ls $(DIST)/vigil_stack_instrumentation-*.whl
+
+previews: deps venv tools ## draw docs/images/<uid>.png per dashboard from its JSON and a 150 s live demo (~4 min)
+	$(BIN)/pip install -q --disable-pip-version-check -r scripts/previews-requirements.txt
+	$(BIN)/python scripts/previews.py
 
 lock: ## re-pin backend/constraints.txt from requirements*.txt in a scratch venv
 	rm -rf /tmp/vigil-lock && $(PYTHON) -m venv /tmp/vigil-lock

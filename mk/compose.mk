@@ -12,7 +12,7 @@ COMPOSE_CHECK = $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/compos
 # The targets that act on a created stack check Docker, Compose and .env first: one sentence, not a raw error.
 PREFLIGHT = @COMPOSE="$(COMPOSE)" scripts/preflight.sh docker $@
 
-.PHONY: up down restart ps status logs check-compose backup restore prod-up clean
+.PHONY: up down restart ps status logs check-compose backup restore prod-up secrets clean
 CHECKS += check-compose
 
 up: ## start the stack (creates .env on first run), wait until healthy, print the URLs
@@ -54,6 +54,9 @@ restore: ## put a backup back: make restore f=backups/vigil-<date>.tar.gz
 	$(PREFLIGHT)
 	@test -n "$(f)" || { echo "Name the archive: make restore f=backups/vigil-<date>.tar.gz" >&2; exit 1; }
 	COMPOSE="$(COMPOSE)" scripts/restore.sh $(f)
+
+secrets: ## write strong random production secrets into .env (never replaces yours; Superset's with COMPOSE_PROFILES=bi)
+	@$(PYTHON) scripts/prod-secrets.py
 
 prod-up: ## start with docker-compose.prod.yml (secrets required; see docs/production.md)
 	@COMPOSE="$(COMPOSE) $(PROD_FILES)" scripts/preflight.sh prod $@

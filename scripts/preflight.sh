@@ -17,8 +17,11 @@ value() { env_value "$1" "" "$2"; }   # NAME FILE
 
 command -v docker >/dev/null 2>&1 ||
   fail "Docker is not installed (no 'docker' on PATH): install Docker Engine or Docker Desktop with Compose v2, then run 'make $target' again."
-docker info >/dev/null 2>&1 ||
-  fail "Docker is installed but its daemon is not reachable: start Docker (or add your user to the 'docker' group), then run 'make $target' again."
+# Docker's own error goes under the sentence: it tells a stopped daemon from a socket's permissions or a DOCKER_HOST.
+if ! said=$(docker info 2>&1 >/dev/null); then
+  fail "Docker is installed but its daemon is not reachable: start Docker (or add your user to the 'docker' group), then run 'make $target' again.
+Docker said: $(printf '%s\n' "$said" | grep -v '^[[:space:]]*$' | tail -n 3)"
+fi
 version=$($compose version --short 2>/dev/null) ||
   fail "Docker Compose v2 is missing: install the Compose plugin so that 'docker compose version' works, then run 'make $target' again."
 # !reset/!override in docker-compose.prod.yml need Compose 2.24.4 or later (v5 is the newest line).

@@ -26,6 +26,19 @@ SECRET_NAMES = ("POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "
                 "SUPERSET_DB_PASSWORD", "ADMIN_TOKEN", "API_KEYS", "REDIS_PASSWORD")
 # Optional in production (empty is allowed), but never a development value.
 OPTIONAL = ("SENTRY_DSN",)
+# Secrets of a Compose profile's services (name prefix -> profile): checked only when COMPOSE_PROFILES
+# (environment, else .env) turns the profile on; off, their .env.example values are harmless.
+PROFILE_SECRETS = {"SUPERSET_": "bi"}
+
+
+def secret_profile(name: str) -> str | None:
+    return next((p for prefix, p in PROFILE_SECRETS.items() if name.startswith(prefix)), None)
+
+
+def enabled(names, compose_profiles: str) -> tuple[str, ...]:
+    """The names whose profile (if any) is in COMPOSE_PROFILES."""
+    on = {p.strip() for p in normalise(compose_profiles).split(",")}
+    return tuple(n for n in names if secret_profile(n) in (None, *on))
 MIN_TOKEN_LENGTH = 16
 
 
@@ -104,13 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     dev = development_values(read_env_file(args.defaults))
     if args.env_file:
         values = read_env_file(args.env_file)
+        names = enabled(SECRET_NAMES + OPTIONAL, os.environ.get("COMPOSE_PROFILES", values.get("COMPOSE_PROFILES", "")))
         # Compose lets the shell environment override .env, so check what Compose will really use.
-        values = {n: os.environ.get(n, values.get(n, "")) for n in SECRET_NAMES + OPTIONAL}
-    else:
+        values = {n: os.environ.get(n, values.get(n, "")) for n in names}
+    else:  # the overlay's job passes COMPOSE_PROFILES on
+        names = enabled(SECRET_NAMES + OPTIONAL, os.environ.get("COMPOSE_PROFILES", ""))
         folder = Path(args.secrets_dir or "/run/secrets")
         values = {n: (folder / n.lower()).read_text(encoding="utf-8", errors="replace")
-                  for n in SECRET_NAMES + OPTIONAL if (folder / n.lower()).is_file()}
-        values.update({n: "" for n in SECRET_NAMES if n not in values})
+                  for n in names if (folder / n.lower()).is_file()}
+        values.update({n: "" for n in names if n in SECRET_NAMES and n not in values})
     found = problems(values, dev)
     for line in found:
         print(line, file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Vigil instrumentation for ASGI / FastAPI services (distribution: vigil-observability).
+"""Vigil instrumentation for ASGI / FastAPI services (distribution: vigil-stack-instrumentation).
 
 It imports nothing from the application. One call switches everything on:
 
@@ -20,7 +20,10 @@ from .extras import MissingExtra, require
 from .logs import configure_logging
 from .middleware import ObservabilityMiddleware
 
-__all__ = ["instrument", "metrics", "configure_logging", "ObservabilityMiddleware", "MissingExtra"]
+# The version, in this one place: pyproject.toml reads it from here ([tool.hatch.version]).
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "instrument", "metrics", "configure_logging", "ObservabilityMiddleware", "MissingExtra"]
 
 
 def instrument(app, *, service: str, version: str = "0.0.0", access_log: bool = True,

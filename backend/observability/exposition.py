@@ -1,18 +1,18 @@
 """The /metrics endpoint, single-process or multi-process.
 
 With several workers (gunicorn, ``uvicorn --workers``) set PROMETHEUS_MULTIPROC_DIR
-to an empty, writable directory *before* the workers import prometheus_client (it is
-read on each call here, so setting it before the workers start is enough):
+to a writable folder before the workers start (metrics.py creates it if missing):
 each worker writes its samples there and any worker can serve the sum. Call
-``wipe_multiproc_dir()`` once in the master before forking and
-``mark_worker_dead(pid)`` when a worker exits (see backend/gunicorn.conf.py).
+``wipe_multiproc_dir()`` once in the parent before the workers start and
+``mark_worker_dead(pid)`` when a worker exits: workers.py does both (gunicorn hooks,
+and ``python -m observability.workers`` before ``uvicorn --workers``).
 Exemplars exist only in single-process mode and only in OpenMetrics output.
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
-import shutil
 
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder, generate_latest
@@ -91,6 +91,21 @@ def _label_value(v: str) -> str:
     return v
 
 
+class _MultiProcessCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's collector, minus the files a worker has created but not yet sized (0 bytes): read
+    at that instant, one would fail the whole scrape with struct.error (seen as two uvicorn workers start)."""
+
+    def collect(self):
+        return self.merge([f for f in glob.glob(os.path.join(self._path, "*.db")) if _sized(f)], accumulate=True)
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) >= 4  # the header: how many bytes are in use
+    except OSError:  # removed meanwhile (a dead worker's live gauges)
+        return False
+
+
 def render(accept: str | None = None) -> tuple[bytes, str]:
     """Return (body, content type) for the given Accept header.
 
@@ -100,7 +115,7 @@ def render(accept: str | None = None) -> tuple[bytes, str]:
     path = multiproc_dir()
     if path:
         registry = CollectorRegistry()  # fresh per scrape: it reads every worker's files
-        multiprocess.MultiProcessCollector(registry, path)
+        _MultiProcessCollector(registry, path)
     else:
         registry = REGISTRY
     if _exemplars and not path:
@@ -115,15 +130,24 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-def wipe_multiproc_dir() -> None:
-    """Empty PROMETHEUS_MULTIPROC_DIR: stale files from a previous run would be summed in."""
+# The files prometheus_client writes: <type>[_<gauge mode>]_<pid>.db. Only those are removed, so a folder
+# set by mistake (PROMETHEUS_MULTIPROC_DIR=$HOME) loses nothing else.
+_SAMPLE_FILE = re.compile(r"^(counter|histogram|summary|gauge_[a-z]+)_\d+\.db$")
+
+
+def wipe_multiproc_dir() -> int:
+    """Create PROMETHEUS_MULTIPROC_DIR if missing and remove a previous run's sample files (they would be
+    summed in). Once, in the parent, before any worker starts: never in a worker. Returns files removed."""
     folder = multiproc_dir()
     if not folder:
-        return
+        return 0
     os.makedirs(folder, exist_ok=True)
+    removed = 0
     for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        if _SAMPLE_FILE.match(name):
+            os.remove(os.path.join(folder, name))
+            removed += 1
+    return removed
 
 
 def mark_worker_dead(pid: int) -> None:

@@ -14,7 +14,14 @@ templates, enum-like strings), never from raw client input.
 (several gunicorn/uvicorn workers): "livesum" adds up live workers, "max" keeps
 the worst worker's value.
 """
+import os
+
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# In multi-process mode every metric opens a file in PROMETHEUS_MULTIPROC_DIR as it is created: make the
+# folder if it is missing (each worker imports this: created here, never emptied here; see workers.py).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 # No `*_created` series: Prometheus does not use them and they double the series count.
 disable_created_metrics()

@@ -1,7 +1,7 @@
 """The backend image's recipe, `make up`, the helper scripts and a secret scan of what git would commit.
 
 Real programs: GNU make (`make -n up`, and `make up` with no `docker` on PATH, in a scratch copy of the repo so
-no .env is created here), bash (`bash -n` on the scripts), git (`ls-files`), the image's entrypoint.py run as a
+no .env is created here), the docker CLI with no daemon behind DOCKER_HOST, bash (`bash -n` on the scripts), git (`ls-files`), the image's entrypoint.py run as a
 process that execs Python, and SQLAlchemy parsing the DATABASE_URL it produced.
 """
 from __future__ import annotations
@@ -87,6 +87,11 @@ def test_make_n_up_shows_the_steps():
     assert steps[2] == "scripts/urls.sh"
 
 
+def test_make_help_shows_values_not_variable_names():
+    out = _make(["help", "PORT=8123"], ROOT).stdout
+    assert "127.0.0.1:8123" in out and "$(" not in out and "secrets" in out and "package" in out
+
+
 def path_without(program: str, folder: Path) -> Path:
     """A folder of symlinks to every program on PATH but ``program``: PATH as it is, minus one tool.
     (Dropping the folders that hold ``program`` would drop make too where both sit in /usr/bin.)"""
@@ -119,6 +124,19 @@ def test_make_up_without_docker_prints_one_sentence_and_fails(tmp_path):
         assert len(ours) == 1 and "Docker is not installed" in ours[0], (target, ours)
         assert f"run 'make {target}' again" in ours[0], (target, ours)
     assert not (tmp_path / ".env").exists()
+
+
+def test_unreachable_docker_shows_dockers_own_error_under_the_sentence(tmp_path):
+    """The real docker CLI (docker.io, which the runtime suite needs) pointed at a socket nobody serves."""
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"}
+    proc = subprocess.run(["scripts/preflight.sh", "docker", "ps"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == ("Docker is installed but its daemon is not reachable: start Docker (or add your user to "
+                        "the 'docker' group), then run 'make ps' again."), lines
+    assert lines[1].startswith("Docker said: ") and f"{tmp_path}/no-daemon.sock" in proc.stderr, lines
 
 
 def test_scripts_parse_and_back_up_volumes_that_exist():

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -81,20 +82,28 @@ def require_passwords(pg) -> None:
     pg.execute("SELECT pg_reload_conf()")
 
 
-@pytest.fixture(scope="package")
-def vigil_db():
+@contextmanager
+def fresh_db():
     """A fresh cluster with the roles script applied; yields (Postgres, script env)."""
     pg = start_postgres()
     secret_dir = Path(tempfile.mkdtemp(prefix="vigil-secret-"))
-    (secret_dir / "grafana_db_password").write_text("reader-pw\n")  # _FILE variant, trailing newline
-    env = {**APP, "GRAFANA_DB_PASSWORD_FILE": str(secret_dir / "grafana_db_password")}
-    result = run_roles_script(pg, env)
-    assert result.returncode == 0, result.stderr
-    require_passwords(pg)
-    yield SimpleNamespace(pg=pg, env=env, script_output=result, reader_password="reader-pw")
-    pg.stop()
-    shutil.rmtree(pg.datadir, ignore_errors=True)
-    shutil.rmtree(secret_dir, ignore_errors=True)
+    try:
+        (secret_dir / "grafana_db_password").write_text("reader-pw\n")  # _FILE variant, trailing newline
+        env = {**APP, "GRAFANA_DB_PASSWORD_FILE": str(secret_dir / "grafana_db_password")}
+        result = run_roles_script(pg, env)
+        assert result.returncode == 0, result.stderr
+        require_passwords(pg)
+        yield SimpleNamespace(pg=pg, env=env, script_output=result, reader_password="reader-pw")
+    finally:
+        pg.stop()
+        shutil.rmtree(pg.datadir, ignore_errors=True)
+        shutil.rmtree(secret_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def vigil_db():
+    with fresh_db() as db:
+        yield db
 
 
 def default_demo() -> tuple[dict, dict, list[str]]:
@@ -111,6 +120,13 @@ def default_demo() -> tuple[dict, dict, list[str]]:
 
 @pytest.fixture(scope="package")
 def stack(vigil_db):
+    with live_stack(vigil_db) as running:
+        yield running
+
+
+@contextmanager
+def live_stack(vigil_db):
+    """The default demo on real processes (also scripts/previews.py's data source)."""
     pg = vigil_db.pg
     procs = []
     try:
