@@ -2,7 +2,7 @@
 """Scale-out files derived from the sources of truth; `make deploy-files` writes them, `--check` diffs.
 
 Reads, every run (so the output follows whoever edits them):
-  prometheus/prometheus.yml, prometheus/remote-write.yml, prometheus/rules/*.yml,
+  prometheus/prometheus.yml, prometheus/remote-write.yml, prometheus/rules/*/*.yml,
   grafana/dashboards/*/*.json, alertmanager/alertmanager.yml, alertmanager/templates/*.tmpl
 Writes:
   prometheus/prometheus.remote-write.yml   prometheus.yml + the remote_write block (Compose profile `scale`)
@@ -63,11 +63,11 @@ def remote_write_config() -> str:
 
 
 def prometheus_rules() -> list[dict]:
-    """One PrometheusRule per rules file; spec.groups is the file's groups, unchanged."""
+    """One PrometheusRule per rules file (vigil-<folder>-<file>); spec.groups is the file's groups, unchanged."""
     return [{"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-             "metadata": meta(f"vigil-{path.stem}"),
+             "metadata": meta(f"vigil-{path.parent.name}-{path.stem}"),
              "spec": {"groups": yaml.safe_load(path.read_text())["groups"]}}
-            for path in sorted((PROM / "rules").glob("*.yml"))]
+            for path in sorted((PROM / "rules").glob("*/*.yml"))]
 
 
 def dashboard_configmaps() -> list[dict]:
@@ -167,7 +167,7 @@ def values() -> dict:
 
 
 def files() -> dict[Path, str]:
-    src_rules = "prometheus/rules/*.yml"
+    src_rules = "prometheus/rules/*/*.yml"
     return {
         PROM / "prometheus.remote-write.yml": remote_write_config(),
         OUT / "prometheus-rules.yaml": HEADER.format(src=src_rules) + dump(prometheus_rules()),

@@ -5,12 +5,12 @@
     python grafana/generate.py --check  # exit 1 if the committed JSON differs (CI, make check-grafana)
 
 Plain Python, no packages. dashboards_src/build.py holds the helpers; each other module builds one
-dashboard and is named like its JSON file (overview.py -> service/overview.json); runbooks.py turns
+dashboard and is named like its JSON file (overview.py -> generic/overview.json); runbooks.py turns
 every docs/runbooks/<Alert>.md into runbooks/<Alert>.json. The JSON is committed so Grafana's file
 provider can load it; tests/grafana checks that running this script changes nothing, and that every
 query of every panel returns data against real Prometheus and PostgreSQL.
 
-Queries use the recording rules of prometheus/rules/recording.yml where one exists
+Queries use the recording rules of prometheus/rules/*/*.yml where one exists
 (level:metric:operations names); raw metric names come from backend/observability/metrics.py
 and backend/app/metrics.py.
 Exporter metrics are names the exporters of the tests (make tools: node_exporter 1.11,

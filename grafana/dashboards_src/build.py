@@ -14,14 +14,16 @@ LOKI = {"type": "loki", "uid": "loki"}
 PG = {"type": "grafana-postgresql-datasource", "uid": "postgres"}
 
 # Dashboards: uid -> (title, folder, file name). The links bar of every dashboard lists them all.
+# generic/: every configured service (vigil.toml), copy these; reference/: the reference backend's own
+# business views, the example of adding yours.
 DASHBOARDS = {
-    "vigil-overview": ("Vigil / Service overview", "service", "overview"),
-    "vigil-llm": ("Vigil / LLM cost and usage", "llm", "llm"),
-    "vigil-workflows": ("Vigil / Workflows and agents", "llm", "workflows"),
-    "vigil-infra": ("Vigil / Infrastructure", "infrastructure", "infrastructure"),
-    "vigil-logs": ("Vigil / Logs", "service", "logs"),
-    "vigil-security": ("Vigil / Security", "security", "security"),
-    "vigil-business": ("Vigil / Business analytics", "business", "business"),
+    "vigil-overview": ("Vigil / Service overview", "generic", "overview"),
+    "vigil-infra": ("Vigil / Infrastructure", "generic", "infrastructure"),
+    "vigil-logs": ("Vigil / Logs", "generic", "logs"),
+    "vigil-llm": ("Vigil / LLM cost and usage", "reference", "llm"),
+    "vigil-workflows": ("Vigil / Workflows and agents", "reference", "workflows"),
+    "vigil-security": ("Vigil / Security", "reference", "security"),
+    "vigil-business": ("Vigil / Business analytics", "reference", "business"),
 }
 
 # Levels of log lines worth an "errors" panel, as alloy/config.alloy spells them.

@@ -94,7 +94,7 @@ def build() -> dict:
               "short", w=6),
         panel("timeseries", "Routing latency by intent", "Time the router takes to classify, pick a model and "
               "minimise the context, p50 and p95 per intent (5 m). RoutingLatencyHigh fires above "
-              "vigil:routing_latency_p95_max_seconds:constant (prometheus/rules/thresholds.yml).",
+              "vigil:routing_latency_p95_max_seconds:constant (prometheus/rules/generic/thresholds.yml).",
               [prom(f"intent:router_decision_duration_seconds:p50_5m{{{j}}}", "p50 {{intent}}"),
                prom(f"intent:router_decision_duration_seconds:p95_5m{{{j}}}", "p95 {{intent}}")], "s", w=8),
         panel("timeseries", "Token savings by intent", "Share of context tokens the router removed before the "
