@@ -26,9 +26,13 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # loaded by path (tests/grafana/panels.py), not run as a script
     sys.path.insert(0, str(HERE))
 
-from dashboards_src import (business, infrastructure, llm, logs, overview, runbooks,  # noqa: E402
+from dashboards_src import (build as helpers, business, infrastructure, llm, logs, overview, runbooks,  # noqa: E402
                             security, workflows)
 from dashboards_src.build import DASHBOARDS  # noqa: E402
+
+if str(HERE.parent) not in sys.path:  # render/ (the repository's top level): vigil.toml's services
+    sys.path.insert(0, str(HERE.parent))
+from render import config  # noqa: E402
 
 OUT = HERE / "dashboards"
 
@@ -37,8 +41,9 @@ BUILDERS = {"vigil-overview": overview.build, "vigil-llm": llm.build, "vigil-wor
             "vigil-business": business.build}
 
 
-def render() -> dict[Path, str]:
-    """Every dashboard file's path and exact text."""
+def render(cfg: "config.Config | None" = None) -> dict[Path, str]:
+    """Every dashboard file's path and exact text, for the services of ``cfg`` (default: vigil.toml)."""
+    helpers.configure(cfg or config.load())
     files = {}
     for uid, build in BUILDERS.items():
         _, folder, name = DASHBOARDS[uid]
@@ -64,6 +69,8 @@ def main() -> None:
         if stale not in files:
             stale.unlink()
     for path, text in files.items():
+        if path.exists() and path.read_text() == text:
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path.relative_to(OUT.parent.parent)}")

@@ -78,7 +78,8 @@ def backend_metric_names() -> set[str]:
         if kind == "Counter":
             names.add(name if name.endswith("_total") else name + "_total")
         elif kind == "Histogram":
-            names.update({name + "_bucket", name + "_count", name + "_sum"})
+            # The bare name is the same histogram in native form (pushed over OTLP): the rules read both.
+            names.update({name, name + "_bucket", name + "_count", name + "_sum"})
         else:
             names.add(name)
     return names
