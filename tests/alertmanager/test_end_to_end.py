@@ -129,7 +129,7 @@ def stack(tmp_path_factory):
         "alertmanager:9093": am.base_url.removeprefix("http://"),
     })
     rules = {str(p.relative_to(PROMETHEUS_DIR)): shorten_for(p.read_text())
-             for p in sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))}
+             for p in sorted((PROMETHEUS_DIR / "rules").glob("*/*.yml"))}
     prom = start_prometheus(config, rules)
     s = Stack(receiver, am, prom, backend, backend_env)
     try:
