@@ -90,9 +90,10 @@ def alerting_rules(cfg: Config) -> list[dict]:
         {"alert": "BackendDown", "expr": down_expr(cfg), "for": "1m",
          "labels": {"severity": "critical", "service": "{{ $labels.job }}"},
          "annotations": {
-             "summary": "Service {{ $labels.job }} is down ({{ $labels.instance }})",
-             "description": "Prometheus has had no metrics from {{ $labels.instance }} (service {{ $labels.job }}, "
-                            "up = {{ $value }}) for over 1 minute: the process is down, unreachable or /metrics fails.",
+             "summary": "Service {{ $labels.job }} is down{{ with $labels.instance }} ({{ . }}){{ end }}",
+             "description": "Prometheus has had no metrics from service {{ $labels.job }}{{ with $labels.instance }} "
+                            "at {{ . }} (up = {{ $value }}){{ end }} for over 1 minute: the process is down, "
+                            "unreachable, or its /metrics (or OTLP push) fails.",
              "runbook_url": "/d/runbook-backenddown", "dashboard": OVERVIEW}},
         # Every other job: the stack's own exporters and programs.
         {"alert": "TargetDown", "expr": f'up{{job!~"{names}"}} == 0', "for": "5m",
@@ -182,10 +183,15 @@ def _series(job: str, route: str, code: str = "200", **extra) -> str:
 
 def _down_cases(cfg: Config) -> list[dict]:
     cases = []
+    pushed = [s.name for s in cfg.services if s.scrape == "otlp"]
+
+    def pushing(but: str = "") -> list[dict]:   # the other OTLP services keep pushing: not down
+        return [{"series": f'target_info{{job="{name}"}}', "values": "1x10"} for name in pushed if name != but]
     for s in cfg.services:
         if s.scrape == "otlp":   # pushed for 3 minutes, then silent: absent after 5 more minutes + for 1m
             cases.append({"interval": "1m",
-                          "input_series": [{"series": f'target_info{{job="{s.name}"}}', "values": "1x3"}],
+                          "input_series": [{"series": f'target_info{{job="{s.name}"}}', "values": "1x3"},
+                                           *pushing(but=s.name)],
                           "alert_rule_test": [
                               {"eval_time": "5m", "alertname": "BackendDown", "exp_alerts": []},
                               {"eval_time": "10m", "alertname": "BackendDown", "exp_alerts": [
@@ -195,7 +201,7 @@ def _down_cases(cfg: Config) -> list[dict]:
         instance = f"{s.name}:{s.port or 8000}"
         cases.append({"interval": "1m",
                       "input_series": [{"series": f'up{{job="{s.name}", instance="{instance}"}}',
-                                        "values": "1 1 0 0 0 0 0"}],
+                                        "values": "1 1 0 0 0 0 0"}, *pushing()],
                       "alert_rule_test": [
                           {"eval_time": "1m", "alertname": "BackendDown", "exp_alerts": []},   # still up
                           {"eval_time": "2m", "alertname": "BackendDown", "exp_alerts": []},   # not for 1m yet
@@ -209,9 +215,10 @@ def _down_cases(cfg: Config) -> list[dict]:
 
 
 def _down_annotations(job: str, instance: str, value: str) -> dict:
-    return {"summary": f"Service {job} is down ({instance})",
-            "description": f"Prometheus has had no metrics from {instance} (service {job}, up = {value}) for over "
-                           f"1 minute: the process is down, unreachable or /metrics fails.",
+    where = f" at {instance} (up = {value})" if instance else ""
+    return {"summary": f"Service {job} is down" + (f" ({instance})" if instance else ""),
+            "description": f"Prometheus has had no metrics from service {job}{where} for over 1 minute: the "
+                           f"process is down, unreachable, or its /metrics (or OTLP push) fails.",
             "runbook_url": "/d/runbook-backenddown", "dashboard": OVERVIEW}
 
 

@@ -15,19 +15,10 @@ from harness import REPO
 sys.path.insert(0, str(REPO))
 from render import config  # noqa: E402
 
+from .test_render import SHOP  # noqa: E402
+
 SHIPPED = (REPO / "vigil.toml").read_text()
-SERVICE = '''
-[[service]]
-name = "shop"
-scrape = "static"
-targets = ["host.docker.internal:8080"]
-
-[service.slo]
-availability = 0.995
-latency_threshold = 0.5
-latency_objective = 0.95
-'''
-
+SERVICE = SHOP   # a static service with its SLO, as docs/your-own-service.md adds it
 
 
 CASES = {

@@ -30,6 +30,17 @@ availability = 0.995
 latency_threshold = 0.5
 latency_objective = 0.95
 '''
+# A service that pushes OTLP: no scrape job; down = no target_info for 5 minutes.
+PUSHER = '''
+[[service]]
+name = "pusher"
+scrape = "otlp"
+
+[service.slo]
+availability = 0.99
+latency_threshold = 0.25
+latency_objective = 0.9
+'''
 
 
 def render(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -75,7 +86,7 @@ def test_rendering_twice_changes_nothing_and_says_so(tmp_path):
 
 def test_a_service_added_to_vigil_toml_alone_reaches_every_generic_file(tmp_path):
     root = copy(tmp_path)
-    (root / "vigil.toml").write_text((root / "vigil.toml").read_text() + SHOP)
+    (root / "vigil.toml").write_text((root / "vigil.toml").read_text() + SHOP + PUSHER)
     stale = render(root, "--check")
     assert stale.returncode == 1 and "prometheus/prometheus.yml" in stale.stderr
     assert render(root).returncode == 0
@@ -84,15 +95,16 @@ def test_a_service_added_to_vigil_toml_alone_reaches_every_generic_file(tmp_path
     assert shop["static_configs"] == [{"targets": ["host.docker.internal:8080"]}]
     alerts = {r["alert"]: r for g in yaml.safe_load((root / "prometheus/rules/generic/services.yml").read_text())["groups"]
               for r in g["rules"] if "alert" in r}
-    assert alerts["BackendDown"]["expr"] == 'up{job=~"backend|shop"} == 0'
-    assert alerts["TargetDown"]["expr"] == 'up{job!~"backend|shop"} == 0'
+    assert "pusher" not in {j["job_name"] for j in config["scrape_configs"]}
+    assert alerts["BackendDown"]["expr"] == 'up{job=~"backend|shop"} == 0\nor absent_over_time(target_info{job="pusher"}[5m])'
+    assert alerts["TargetDown"]["expr"] == 'up{job!~"backend|pusher|shop"} == 0'
     for name in ("overview", "infrastructure"):
         dash = json.loads((root / "grafana/dashboards/generic" / f"{name}.json").read_text())
         service = next(v for v in dash["templating"]["list"] if v["name"] == "service")
-        assert [o["value"] for o in service["options"]] == ["backend", "shop"]
+        assert [o["value"] for o in service["options"]] == ["backend", "shop", "pusher"]
     monitors = (root / "deploy/kubernetes/backend-monitoring.yaml").read_text()
-    assert "Not here: shop" in monitors   # static addresses have no ServiceMonitor
-    # The rendered config, rules and unit tests (with a BackendDown case for shop) pass promtool.
+    assert "Not here: shop, pusher" in monitors   # static addresses have no ServiceMonitor
+    # The rendered config, rules and unit tests (a BackendDown case for shop and for pusher) pass promtool.
     prom = root / "prometheus"
     for args in (["check", "config", "--syntax-only", "prometheus.yml"],
                  ["test", "rules", "tests/generic/services.test.yml"]):
