@@ -9,7 +9,7 @@ series they were written for, and "active series / series per backend" is a coun
 counters in the text rise between scrapes (two copies alternate) so samples are not all duplicates.
 
 For each size a fresh Prometheus (scripts/prometheus-family.sh, the shipped major) scrapes every target
-each 15 s and evaluates prometheus/rules/*.yml each 15 s. After the head holds every series and one
+each 15 s and evaluates prometheus/rules/*/*.yml each 15 s. After the head holds every series and one
 more full scrape round has passed, it measures for --window seconds: resident memory (VmRSS, and the
 peak VmHWM since start), CPU (utime + stime over the window, in cores), the rule groups' evaluation time
 (sum over the groups of prometheus_rule_group_last_duration_seconds, the worst sample of the window) and
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from harness import BACKEND_DIR, Proc, free_port, start_backend, wait_until  # noqa: E402
 from harness.monitoring import StaticExporter, binary  # noqa: E402
 
-RULES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
+RULES = sorted((ROOT / "prometheus" / "rules").glob("*/*.yml"))
 INTERVAL = 15  # seconds: the shipped global scrape and evaluation interval
 
 

@@ -5,12 +5,12 @@
     python grafana/generate.py --check  # exit 1 if the committed JSON differs (CI, make check-grafana)
 
 Plain Python, no packages. dashboards_src/build.py holds the helpers; each other module builds one
-dashboard and is named like its JSON file (overview.py -> service/overview.json); runbooks.py turns
+dashboard and is named like its JSON file (overview.py -> generic/overview.json); runbooks.py turns
 every docs/runbooks/<Alert>.md into runbooks/<Alert>.json. The JSON is committed so Grafana's file
 provider can load it; tests/grafana checks that running this script changes nothing, and that every
 query of every panel returns data against real Prometheus and PostgreSQL.
 
-Queries use the recording rules of prometheus/rules/recording.yml where one exists
+Queries use the recording rules of prometheus/rules/*/*.yml where one exists
 (level:metric:operations names); raw metric names come from backend/observability/metrics.py
 and backend/app/metrics.py.
 Exporter metrics are names the exporters of the tests (make tools: node_exporter 1.11,
@@ -26,9 +26,13 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # loaded by path (tests/grafana/panels.py), not run as a script
     sys.path.insert(0, str(HERE))
 
-from dashboards_src import (business, infrastructure, llm, logs, overview, runbooks,  # noqa: E402
+from dashboards_src import (build as helpers, business, infrastructure, llm, logs, overview, runbooks,  # noqa: E402
                             security, workflows)
 from dashboards_src.build import DASHBOARDS  # noqa: E402
+
+if str(HERE.parent) not in sys.path:  # render/ (the repository's top level): vigil.toml's services
+    sys.path.insert(0, str(HERE.parent))
+from render import config  # noqa: E402
 
 OUT = HERE / "dashboards"
 
@@ -37,8 +41,9 @@ BUILDERS = {"vigil-overview": overview.build, "vigil-llm": llm.build, "vigil-wor
             "vigil-business": business.build}
 
 
-def render() -> dict[Path, str]:
-    """Every dashboard file's path and exact text."""
+def render(cfg: "config.Config | None" = None) -> dict[Path, str]:
+    """Every dashboard file's path and exact text, for the services of ``cfg`` (default: vigil.toml)."""
+    helpers.configure(cfg or config.load())
     files = {}
     for uid, build in BUILDERS.items():
         _, folder, name = DASHBOARDS[uid]
@@ -64,6 +69,8 @@ def main() -> None:
         if stale not in files:
             stale.unlink()
     for path, text in files.items():
+        if path.exists() and path.read_text() == text:
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path.relative_to(OUT.parent.parent)}")

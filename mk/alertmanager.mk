@@ -17,8 +17,8 @@ AM_ROUTE_TESTS := \
 .PHONY: check-alertmanager demo-alert
 CHECKS += check-alertmanager
 
-check-alertmanager: tools ## validate alertmanager.yml and its templates, and test which receiver each severity reaches
-	@command -v $(firstword $(AMTOOL)) >/dev/null || { echo "amtool not found: run make tools" >&2; exit 1; }
+check-alertmanager: ## validate alertmanager.yml and its templates, and test which receiver each severity reaches (amtool only)
+	@command -v $(firstword $(AMTOOL)) >/dev/null || { echo "amtool not found: brew install alertmanager, apt-get install prometheus-alertmanager, or make tools" >&2; exit 1; }
 	$(AMTOOL) check-config $(AM_CONFIG)
 	@for t in $(AM_ROUTE_TESTS); do set -- $$t; want=$$1; shift; \
 	  $(AMTOOL) config routes test --config.file=$(AM_CONFIG) --verify.receivers=$$want "$$@" >/dev/null 2>&1 \

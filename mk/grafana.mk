@@ -1,11 +1,9 @@
-# Grafana: the dashboards are generated. check-grafana proves the committed JSON is the
-# generator's output and passes the static checks (Grafana itself is not needed).
+# Grafana: the dashboards are generated (`make render`, which check-render diffs); check-grafana lints
+# them and the provisioning (pytest: .venv; Grafana itself is not needed).
 .PHONY: dashboards check-grafana
 CHECKS += check-grafana
 
-dashboards: venv ## regenerate grafana/dashboards/*/*.json from grafana/generate.py
-	$(BIN)/python grafana/generate.py
+dashboards: render ## same as make render (the dashboards are rendered with everything else)
 
-check-grafana: venv ## lint Grafana provisioning, dashboards and LogQL; fail if the JSON is not regenerated
-	$(BIN)/python grafana/generate.py --check
+check-grafana: venv ## lint Grafana provisioning, dashboards and LogQL
 	$(BIN)/python -m pytest -q tests/grafana/test_static.py tests/grafana/test_logql.py

@@ -5,8 +5,8 @@ PROMTOOL ?= promtool
 .PHONY: check-prometheus
 CHECKS += check-prometheus
 
-check-prometheus: tools ## promtool: check prometheus.yml and the rules, run the rule unit tests
-	@command -v $(PROMTOOL) >/dev/null || { echo "promtool not found: run make tools" >&2; exit 1; }
+check-prometheus: ## promtool: check prometheus.yml and the rules, run the rule unit tests (needs promtool only)
+	@command -v $(PROMTOOL) >/dev/null || { echo "promtool not found: brew install prometheus, apt-get install prometheus, or make tools" >&2; exit 1; }
 	$(PROMTOOL) check config prometheus/prometheus.yml
-	$(PROMTOOL) check rules prometheus/rules/*.yml
-	$(PROMTOOL) test rules prometheus/tests/*.yml
+	$(PROMTOOL) check rules prometheus/rules/*/*.yml
+	$(PROMTOOL) test rules prometheus/tests/*/*.yml

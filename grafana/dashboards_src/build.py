@@ -14,14 +14,16 @@ LOKI = {"type": "loki", "uid": "loki"}
 PG = {"type": "grafana-postgresql-datasource", "uid": "postgres"}
 
 # Dashboards: uid -> (title, folder, file name). The links bar of every dashboard lists them all.
+# generic/: every configured service (vigil.toml), copy these; reference/: the reference backend's own
+# business views, the example of adding yours.
 DASHBOARDS = {
-    "vigil-overview": ("Vigil / Service overview", "service", "overview"),
-    "vigil-llm": ("Vigil / LLM cost and usage", "llm", "llm"),
-    "vigil-workflows": ("Vigil / Workflows and agents", "llm", "workflows"),
-    "vigil-infra": ("Vigil / Infrastructure", "infrastructure", "infrastructure"),
-    "vigil-logs": ("Vigil / Logs", "service", "logs"),
-    "vigil-security": ("Vigil / Security", "security", "security"),
-    "vigil-business": ("Vigil / Business analytics", "business", "business"),
+    "vigil-overview": ("Vigil / Service overview", "generic", "overview"),
+    "vigil-infra": ("Vigil / Infrastructure", "generic", "infrastructure"),
+    "vigil-logs": ("Vigil / Logs", "generic", "logs"),
+    "vigil-llm": ("Vigil / LLM cost and usage", "reference", "llm"),
+    "vigil-workflows": ("Vigil / Workflows and agents", "reference", "workflows"),
+    "vigil-security": ("Vigil / Security", "reference", "security"),
+    "vigil-business": ("Vigil / Business analytics", "reference", "business"),
 }
 
 # Levels of log lines worth an "errors" panel, as alloy/config.alloy spells them.
@@ -151,9 +153,23 @@ def text_var(name: str, label: str, description: str) -> dict:
             "current": {"text": "", "value": ""}, "description": description}
 
 
-JOB = query_var("job", "Job", "label_values(http_server_request_duration_seconds_count, job)",
-                "Prometheus job of the instrumented service (Compose service name).",
-                multi=False, default="backend")
+# The services of vigil.toml (names = Prometheus jobs); configure() sets them before the dashboards are built.
+SERVICES: list[str] = ["backend"]
+
+
+def configure(cfg) -> None:
+    """Take the monitored services from a render.config.Config (grafana/generate.py and `make render` call it)."""
+    SERVICES[:] = [s.name for s in cfg.services]
+
+
+def service_var(default: str | None = None) -> dict:
+    """$service: one of the services of vigil.toml, the job label every service panel selects."""
+    default = default or SERVICES[0]
+    return {"name": "service", "label": "Service", "type": "custom", "query": ",".join(SERVICES),
+            "multi": False, "includeAll": False, "hide": 0,
+            "description": "A service of vigil.toml (its Prometheus job). Add one there and run make render.",
+            "current": {"text": default, "value": default},
+            "options": [{"text": s, "value": s, "selected": s == default} for s in SERVICES]}
 
 
 # --- dashboard ----------------------------------------------------------------------------
@@ -190,11 +206,13 @@ def dashboard(uid: str, description: str, tags: list[str], items: list[dict], va
     }
 
 
-def backend_process_panels(sel: str) -> list[dict]:
-    """Connection pool and unhandled exceptions of the backend (overview and infrastructure)."""
+def process_panels(sel: str) -> list[dict]:
+    """Connection pool and unhandled exceptions of a service (overview and infrastructure).
+
+    Both come from Vigil's package: the pool gauges once the app calls observability.db.instrument_engine."""
     none = 'label_replace(vector(0), "exception_type", "none", "", "")'  # a 0 line until the first one
     return [
-        panel("timeseries", "Database connection pool", "Connections the backend has checked out of its "
+        panel("timeseries", "Database connection pool", "Connections the service has checked out of its "
               "SQLAlchemy pool, against the most the pool may open (size + overflow). At the limit, requests "
               "wait for a connection.",
               [prom(f"sum(db_pool_connections_in_use{{{sel}}})", "in use"),

@@ -1,7 +1,7 @@
-"""Infrastructure (vigil-infra): host, PostgreSQL, Redis, the monitoring stack and the backend process."""
+"""Infrastructure (vigil-infra): host, PostgreSQL, Redis, the monitoring stack and a service's process."""
 from __future__ import annotations
 
-from .build import backend_process_panels, dashboard, ds_var, panel, prom, query_var, row, sql, thresholds
+from .build import process_panels, service_var, dashboard, ds_var, panel, prom, query_var, row, sql, thresholds
 
 
 def build() -> dict:
@@ -96,10 +96,10 @@ def build() -> dict:
                     "sent {{integration}}"),
                prom(f"sum by (integration) (rate(alertmanager_notifications_failed_total{{job=\"alertmanager\"}}[{ri}]))",
                     "failed {{integration}}")], "ops", w=12),
-        row("Backend process"),
-        *backend_process_panels('job="backend"'),
+        row("Service process ($service)"),
+        *process_panels('job="$service"'),
     ]
-    variables = [ds_var(),
+    variables = [ds_var(), service_var(),
                  query_var("node", "Host", 'label_values(node_uname_info{job="node-exporter"}, instance)',
                            "node-exporter instances (hosts).")]
     return dashboard("vigil-infra", "Is the platform healthy? Host CPU, memory, disk and network; PostgreSQL, "

@@ -1,7 +1,7 @@
 """LLM cost and usage (vigil-llm): spend against budget, tokens, latency, errors, cache, routing, breakers."""
 from __future__ import annotations
 
-from .build import JOB, dashboard, ds_var, panel, prom, query_var, row, thresholds
+from .build import service_var, dashboard, ds_var, panel, prom, query_var, row, thresholds
 
 # Router token savings: red under TokenSavingsLow's 40 %, green from 70 % (seed 001's gauge).
 SAVINGS = {"mode": "absolute", "steps": [{"color": "red", "value": None}, {"color": "yellow", "value": 0.4},
@@ -9,8 +9,8 @@ SAVINGS = {"mode": "absolute", "steps": [{"color": "red", "value": None}, {"colo
 
 
 def build() -> dict:
-    s = 'job="$job", provider=~"$provider"'
-    j = 'job="$job"'
+    s = 'job="$service", provider=~"$provider"'
+    j = 'job="$service"'
     ri = "$__rate_interval"
     breaker = [{"type": "value", "options": {
         "0": {"text": "closed", "color": "green", "index": 0},
@@ -94,7 +94,7 @@ def build() -> dict:
               "short", w=6),
         panel("timeseries", "Routing latency by intent", "Time the router takes to classify, pick a model and "
               "minimise the context, p50 and p95 per intent (5 m). RoutingLatencyHigh fires above "
-              "vigil:routing_latency_p95_max_seconds:constant (prometheus/rules/thresholds.yml).",
+              "vigil:routing_latency_p95_max_seconds:constant (prometheus/rules/generic/thresholds.yml).",
               [prom(f"intent:router_decision_duration_seconds:p50_5m{{{j}}}", "p50 {{intent}}"),
                prom(f"intent:router_decision_duration_seconds:p95_5m{{{j}}}", "p95 {{intent}}")], "s", w=8),
         panel("timeseries", "Token savings by intent", "Share of context tokens the router removed before the "
@@ -105,8 +105,8 @@ def build() -> dict:
               [prom(f"histogram_quantile(0.95, sum by (intent, le) (rate(llm_request_duration_seconds_bucket"
                     f"{{{s}}}[{ri}])))", "{{intent}}")], "s", w=8),
     ]
-    variables = [ds_var(), JOB,
-                 query_var("provider", "Provider", 'label_values(llm_requests_total{job="$job"}, provider)',
+    variables = [ds_var(), service_var(),
+                 query_var("provider", "Provider", 'label_values(llm_requests_total{job="$service"}, provider)',
                            "LLM providers to include.")]
     return dashboard("vigil-llm", "What do LLM calls cost and how do they behave? Spend against budget, "
                      "tokens, latency, errors, cache, routing and circuit breakers.", ["llm", "cost"], items,

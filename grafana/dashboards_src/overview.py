@@ -1,7 +1,7 @@
 """Service overview (vigil-overview): RED signals, SLO burn, error logs and firing alerts of one job."""
 from __future__ import annotations
 
-from .build import (ERROR_LEVELS, JOB, backend_process_panels, dashboard, ds_var, loki, panel, prom, query_var,
+from .build import (ERROR_LEVELS, service_var, process_panels, dashboard, ds_var, loki, panel, prom, query_var,
                     row, thresholds)
 
 # Availability SLO of prometheus/rules (99.9 % of requests not 5xx): the error budget is 0.1 %.
@@ -9,9 +9,9 @@ SLO_ERROR_BUDGET = 0.001
 
 
 def build() -> dict:
-    j = 'job="$job"'
-    jr = 'job="$job", http_route=~"$route"'
-    raw = 'job="$job", instance=~"$instance"'
+    j = 'job="$service"'
+    jr = 'job="$service", http_route=~"$route"'
+    raw = 'job="$service", instance=~"$instance"'
     budget = SLO_ERROR_BUDGET
     items = [
         row("Golden signals (RED)"),
@@ -64,17 +64,17 @@ def build() -> dict:
                     fmt="table")], "short", w=24),
         row("Errors and alerts"),
         panel("logs", "Recent error logs", "Error log lines of the service from Loki; a trace_id opens the "
-              "trace in Jaeger.", [loki(f'{{service="$job", level=~"{ERROR_LEVELS}"}}')], w=14, h=10),
+              "trace in Jaeger.", [loki(f'{{service="$service", level=~"{ERROR_LEVELS}"}}')], w=14, h=10),
         panel("table", "Firing alerts", "Alerts Prometheus is firing now (silences and routing: Alertmanager "
               "under Alerting in Grafana's menu). Empty is good.",
               [prom('sum by (alertname, severity, service) (ALERTS{alertstate="firing"})', "",
                     instant=True, fmt="table")], w=10, h=10),
-        *backend_process_panels(j),
+        *process_panels(j),
     ]
-    variables = [ds_var(), JOB,
-                 query_var("instance", "Instance", 'label_values(http_server_active_requests{job="$job"}, instance)',
+    variables = [ds_var(), service_var(),
+                 query_var("instance", "Instance", 'label_values(http_server_active_requests{job="$service"}, instance)',
                            "Instances of the job (raw-metric panels only; recorded series are per job)."),
-                 query_var("route", "Route", 'label_values(http_route:http_server_requests:rate5m{job="$job"}, http_route)',
+                 query_var("route", "Route", 'label_values(http_route:http_server_requests:rate5m{job="$service"}, http_route)',
                            "Route templates to show in the route panels.")]
     return dashboard("vigil-overview", "Is the service healthy? Request rate, errors and latency (RED), "
                      "SLO burn, error logs and firing alerts.", ["service", "red"], items, variables)

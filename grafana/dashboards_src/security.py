@@ -1,11 +1,11 @@
 """Security (vigil-security): rate limiting, auth failures, probes, blocked clients, 4xx by route."""
 from __future__ import annotations
 
-from .build import JOB, dashboard, ds_var, loki, panel, prom, thresholds
+from .build import service_var, dashboard, ds_var, loki, panel, prom, thresholds
 
 
 def build() -> dict:
-    j = 'job="$job"'
+    j = 'job="$service"'
     ri = "$__rate_interval"
     items = [
         panel("stat", "Clients blocked", "Clients put on the block list over the dashboard's range "
@@ -42,8 +42,8 @@ def build() -> dict:
               [prom(f"sum by (tenant) (increase(workflow_runs_total{{{j}, status=\"failed\"}}[$__range]))",
                     "{{tenant}}", instant=True)], "short", w=12),
         panel("logs", "Security log", "Security events and blocks logged by the backend (logger \"security\").",
-              [loki('{service="$job", level=~"warning|error"} |= "security"')], w=24, h=9),
+              [loki('{service="$service", level=~"warning|error"} |= "security"')], w=24, h=9),
     ]
-    variables = [ds_var(), JOB]
+    variables = [ds_var(), service_var()]
     return dashboard("vigil-security", "Is anyone abusing the service? Rate limiting, auth failures, probes, "
                      "blocked clients and client errors by route.", ["security"], items, variables)

@@ -1,13 +1,13 @@
 """Workflows and agents (vigil-workflows): runs, success ratio, durations and per-agent executions."""
 from __future__ import annotations
 
-from .build import JOB, dashboard, ds_var, panel, prom, query_var, row, thresholds
+from .build import service_var, dashboard, ds_var, panel, prom, query_var, row, thresholds
 
 
 def build() -> dict:
-    j = 'job="$job"'
-    t = 'job="$job", tenant=~"$tenant"'
-    a = 'job="$job", agent=~"$agent"'
+    j = 'job="$service"'
+    t = 'job="$service", tenant=~"$tenant"'
+    a = 'job="$service", agent=~"$agent"'
     ri = "$__rate_interval"
     items = [
         row("Workflows"),
@@ -53,10 +53,10 @@ def build() -> dict:
                     f"(rate(agent_executions_total{{{a}}}[{ri}]))", "{{agent}}")], "percentunit", w=16,
               steps=thresholds(("green", None), ("red", 0.1))),
     ]
-    variables = [ds_var(), JOB,
-                 query_var("tenant", "Tenant", 'label_values(workflow_runs_total{job="$job"}, tenant)',
+    variables = [ds_var(), service_var(),
+                 query_var("tenant", "Tenant", 'label_values(workflow_runs_total{job="$service"}, tenant)',
                            "Tenants to include (configured set; others count as \"other\")."),
-                 query_var("agent", "Agent", 'label_values(agent_executions_total{job="$job"}, agent)',
+                 query_var("agent", "Agent", 'label_values(agent_executions_total{job="$service"}, agent)',
                            "Agents to include.")]
     return dashboard("vigil-workflows", "Are workflows finishing, how fast, and which agents fail? Runs, "
                      "success ratio, durations and per-agent executions.", ["llm", "workflows"], items, variables)

@@ -129,7 +129,7 @@ def stack(tmp_path_factory):
         "alertmanager:9093": am.base_url.removeprefix("http://"),
     })
     rules = {str(p.relative_to(PROMETHEUS_DIR)): shorten_for(p.read_text())
-             for p in sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))}
+             for p in sorted((PROMETHEUS_DIR / "rules").glob("*/*.yml"))}
     prom = start_prometheus(config, rules)
     s = Stack(receiver, am, prom, backend, backend_env)
     try:
@@ -187,7 +187,7 @@ def test_backend_down_pages_the_critical_channel_with_the_runbook(stack, capsys)
     assert firing.title == "[FIRING:1] CRITICAL BackendDown on backend"
     assert firing.attachment["color"] == "danger"
     assert "receiver critical" in firing.attachment["footer"]
-    rules_text = (PROMETHEUS_DIR / "rules" / "alerts-backend.yml").read_text()
+    rules_text = (PROMETHEUS_DIR / "rules" / "generic" / "services.yml").read_text()
     runbook = re.search(r"alert: BackendDown.*?runbook_url: (\S+)", rules_text, re.S).group(1)
     assert f"<http://localhost:3001{runbook}|Runbook>" in firing.text  # Grafana's runbook dashboard
     assert "/d/vigil-overview|Dashboard>" in firing.text and "|Silence>" in firing.text

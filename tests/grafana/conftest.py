@@ -159,7 +159,7 @@ def live_stack(vigil_db):
             "node-exporter:9100": node.address, "postgres-exporter:9187": pg_exp.address,
             "redis-exporter:9121": redis_exp.address})
         rules = {str(p.relative_to(REPO / "prometheus")): p.read_text()
-                 for p in sorted((REPO / "prometheus" / "rules").glob("*.yml"))}
+                 for p in sorted((REPO / "prometheus" / "rules").glob("*/*.yml"))}
         prom = start_prometheus_with_port(config, prom_port, rules)
         procs.append(prom)
         wait_for_targets_up(prom, {"backend", "prometheus", "alertmanager", "node-exporter",

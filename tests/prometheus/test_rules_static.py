@@ -48,7 +48,7 @@ def test_promtool_accepts_the_rules():
 
 
 def test_promtool_unit_tests_pass():
-    files = sorted(str(p.relative_to(promrules.PROMETHEUS_DIR)) for p in promrules.UNIT_TESTS_DIR.glob("*.yml"))
+    files = sorted(str(p.relative_to(promrules.PROMETHEUS_DIR)) for p in promrules.UNIT_TESTS_DIR.glob("*/*.yml"))
     assert files
     result = promtool("test", "rules", *files)
     assert result.returncode == 0, result.stdout + result.stderr

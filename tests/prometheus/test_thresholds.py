@@ -1,4 +1,4 @@
-"""Alert thresholds are the constants of prometheus/rules/thresholds.yml, and the unit tests notice
+"""Alert thresholds are the constants of prometheus/rules/generic/thresholds.yml, and the unit tests notice
 when one moves.
 
 Runs: promtool (3.5.3, `scripts/prometheus-family.sh --bin`) `test rules` on copies of prometheus/
@@ -19,7 +19,7 @@ import yaml
 from harness import promrules
 from harness.monitoring import binary
 
-THRESHOLDS = promrules.RULES_DIR / "thresholds.yml"
+THRESHOLDS = promrules.RULES_DIR / "generic" / "thresholds.yml"
 CONSTANT = re.compile(r"\bvigil:[a-z0-9_]+:constant\b")
 
 
@@ -65,10 +65,10 @@ def failing_alerts(values: dict[str, float]) -> str:
             text, n = re.subn(rf"(record: {re.escape(name)}\n\s+expr: )vector\([^)]*\)", rf"\g<1>vector({value!r})",
                               text)
             assert n == 1, name
-        (root / "rules" / "thresholds.yml").write_text(text)
+        (root / "rules" / "generic" / "thresholds.yml").write_text(text)
         # Only the cases of alerts that read a constant (the SLO cases over days are slow).
         files = []
-        for path in sorted((root / "tests").glob("*.yml")):
+        for path in sorted((root / "tests").glob("*/*.yml")):
             suite = yaml.safe_load(path.read_text())
             suite["tests"] = [{k: v for k, v in case.items() if k != "promql_expr_test"} for case in suite["tests"]
                               if {c["alertname"] for c in case.get("alert_rule_test", [])} & set(alerts_reading_constants())]

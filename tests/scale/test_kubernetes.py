@@ -69,49 +69,50 @@ def test_schema_validation_rejects_a_broken_object():
 
 def test_prometheus_rules_hold_exactly_the_shipped_groups():
     rules = {o["metadata"]["name"]: o["spec"]["groups"] for o in of_kind("PrometheusRule")}
-    shipped = {f"vigil-{p.stem}": yaml.safe_load(p.read_text())["groups"]
-               for p in sorted(promrules.RULES_DIR.glob("*.yml"))}
+    shipped = {f"vigil-{p.parent.name}-{p.stem}": yaml.safe_load(p.read_text())["groups"]
+               for p in sorted(promrules.RULES_DIR.glob("*/*.yml"))}
     assert rules == shipped
 
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory) -> Path:
-    """Each PrometheusRule's groups as a rules file named like its source, under rules/."""
+    """Each PrometheusRule's groups as a rules file named like its source (vigil-<folder>-<file>), under rules/."""
     root = tmp_path_factory.mktemp("k8s-rules")
-    (root / "rules").mkdir()
     for obj in of_kind("PrometheusRule"):
-        name = obj["metadata"]["name"].removeprefix("vigil-")
-        (root / "rules" / f"{name}.yml").write_text(yaml.safe_dump({"groups": obj["spec"]["groups"]},
-                                                                  sort_keys=False))
+        folder, name = obj["metadata"]["name"].removeprefix("vigil-").split("-", 1)
+        (root / "rules" / folder).mkdir(parents=True, exist_ok=True)
+        (root / "rules" / folder / f"{name}.yml").write_text(yaml.safe_dump({"groups": obj["spec"]["groups"]},
+                                                                           sort_keys=False))
     return root
 
 
 def test_promtool_checks_each_extracted_rules_file(extracted):
-    files = sorted(str(p) for p in (extracted / "rules").glob("*.yml"))
-    assert len(files) == len(list(promrules.RULES_DIR.glob("*.yml")))
+    files = sorted(str(p) for p in (extracted / "rules").glob("*/*.yml"))
+    assert len(files) == len(list(promrules.RULES_DIR.glob("*/*.yml")))
     result = subprocess.run([binary("promtool"), "check", "rules", *files], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(files)
 
 
 def test_rule_unit_tests_give_the_same_results_on_the_extracted_groups(extracted):
-    """prometheus/tests/*.yml run twice: on prometheus/rules and on the groups taken out of the objects.
+    """prometheus/tests/*/*.yml run twice: on prometheus/rules and on the groups taken out of the objects.
 
     Equal outcomes prove the objects hold rules that behave identically; the unit tests' own pass/fail
     status is the business of tests/prometheus/test_rules_static.py.
     """
     tests_dir = extracted / "tests"
-    tests_dir.mkdir(exist_ok=True)
-    for case in sorted(promrules.UNIT_TESTS_DIR.glob("*.yml")):
-        (tests_dir / case.name).write_text(case.read_text())
+    for case in sorted(promrules.UNIT_TESTS_DIR.glob("*/*.yml")):
+        (tests_dir / case.parent.name).mkdir(parents=True, exist_ok=True)
+        (tests_dir / case.parent.name / case.name).write_text(case.read_text())
     # Both runs at once (one core each): promtool evaluates hours of rules per file.
-    procs = [subprocess.Popen([binary("promtool"), "test", "rules", *sorted(p.name for p in folder.glob("*.yml"))],
+    procs = [subprocess.Popen([binary("promtool"), "test", "rules",
+                               *sorted(str(p.relative_to(folder)) for p in folder.glob("*/*.yml"))],
                               cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for folder in (promrules.UNIT_TESTS_DIR, tests_dir)]
     runs = [(proc.communicate(timeout=600)[0], proc.returncode)[::-1] for proc in procs]
     assert runs[1] == runs[0]
     # promtool reports SUCCESS or FAILED once per file: every file ran.
-    files = len(list(promrules.UNIT_TESTS_DIR.glob("*.yml")))
+    files = len(list(promrules.UNIT_TESTS_DIR.glob("*/*.yml")))
     assert files and runs[1][1].count("SUCCESS") + runs[1][1].count("FAILED:") == files, runs[1][1]
 
 

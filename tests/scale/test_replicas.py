@@ -83,9 +83,9 @@ def test_each_replica_is_a_target_and_the_rules_sum_them(replicas):
     wait_until(lambda: scraped() == sent, 30, interval=0.5, message=f"per-instance counts {sent}")
 
     # The dashboards' instance variable lists every replica (its query, read from the dashboard).
-    overview = json.loads((REPO / "grafana" / "dashboards" / "service" / "overview.json").read_text())
+    overview = json.loads((REPO / "grafana" / "dashboards" / "generic" / "overview.json").read_text())
     var = next(v for v in overview["templating"]["list"] if v["name"] == "instance")
-    metric = var["query"]["query"].removeprefix("label_values(").rsplit(",", 1)[0].replace("$job", "backend")
+    metric = var["query"]["query"].removeprefix("label_values(").rsplit(",", 1)[0].replace("$service", "backend")
     _, body = http_get(prom.base_url + "/api/v1/label/instance/values?" + urllib.parse.urlencode({"match[]": metric}))
     assert set(json.loads(body)["data"]) == set(sent)
 
