@@ -94,11 +94,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             extra={"count": abandoned})
         except Exception as exc:  # the app still starts: /health answers, /ready says why
             log.error("schema creation failed; is the database up?", extra={"error": repr(exc)})
+        # One connection of its own: a saturated request pool must not make this worker look dead.
+        heartbeat_engine = make_engine(settings.database_url, settings.db_timeout_seconds, 1, 0)
+        svc.runner.start_heartbeat(make_sessionmaker(heartbeat_engine))
         log.info("backend started", extra={"version": __version__, "redis": bool(settings.redis_url),
                                            "database": svc.engine.url.get_backend_name()})
         yield
         svc.runner.shutdown(settings.shutdown_drain_seconds)
         svc.engine.dispose()
+        heartbeat_engine.dispose()
 
     app = FastAPI(title="Vigil reference backend", version=__version__, lifespan=lifespan)
     app.state.services = svc

@@ -61,7 +61,7 @@ ROUTER_DURATION = Histogram(
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 BREAKER_STATE = Gauge(
     "circuit_breaker_state", "Provider circuit breaker: 0 closed, 1 half-open, 2 open.",
-    ["provider"], multiprocess_mode="max")
+    ["provider"], multiprocess_mode="livemax")  # a dead worker's breaker is dropped (gunicorn child_exit)
 BREAKER_TRANSITIONS = Counter(
     "circuit_breaker_transitions_total", "Circuit breaker state changes.",
     ["provider", "from_state", "to_state"])

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # On SIGTERM, queued workflows keep running this long; then the rest are marked failed ("interrupted").
     # Keep it under the server's graceful timeout (gunicorn.conf.py: 25 s) minus one run.
     shutdown_drain_seconds: float = 15.0
+    # A worker beats every fifth of this; one silent this long is dead (kill -9, OOM) and its unfinished
+    # workflows are marked failed ("interrupted") by a live worker.
+    workflow_owner_timeout_seconds: float = 5.0
 
     @field_validator("redis_url", "cache_redis_url", mode="before")
     @classmethod
