@@ -284,3 +284,18 @@ def test_prod_alloy_reaches_docker_only_through_the_read_only_socket_proxy(prod)
     holders = {n for n, s in prod["services"].items() for v in s.get("volumes", [])
                if v.get("source", "").endswith("docker.sock")}
     assert holders == {"docker-socket-proxy"}
+
+
+def test_every_service_bounds_its_processes_and_open_files(dev, prod):
+    """pids and nofile limits everywhere; the backend's nofile leaves each gunicorn worker room for connections."""
+    for model_ in (dev, prod):
+        for name, svc in model_["services"].items():
+            nofile = svc.get("ulimits", {}).get("nofile", {})
+            pids = svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("pids", 0)
+            assert 16 <= pids <= 1024, f"{name}: pids limit {pids}"
+            assert 0 < nofile.get("soft", 0) <= nofile.get("hard", 0) <= 65536, f"{name}: nofile {nofile}"
+    gunicorn = (ROOT / "backend" / "gunicorn.conf.py").read_text()
+    backlog = int(re.search(r'"BACKLOG", "(\d+)"', gunicorn).group(1))
+    per_worker = prod["services"]["backend"]["ulimits"]["nofile"]["soft"] - backlog - 64  # app/server.py
+    print(f"backend: {per_worker} connections per worker at its open-file limit")
+    assert per_worker >= 512

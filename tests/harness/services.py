@@ -176,10 +176,10 @@ TEST_BACKEND_ENV = {
 
 
 def start_backend(env: dict | None = None, port: int | None = None, workers: int = 1,
-                  wait: bool = True, server: str = "uvicorn") -> Proc:
+                  wait: bool = True, server: str = "uvicorn", nofile: int | None = None) -> Proc:
     """The reference backend on a free port, as the image runs it: uvicorn (dev) or gunicorn (prod).
 
-    ``proc.base_url`` is its address. FORWARDED_ALLOW_IPS is the image's default (empty) unless ``env`` sets it.
+    ``proc.base_url`` is its address. ``nofile``: its open-file limit (prlimit), e.g. Docker's usual 1024. FORWARDED_ALLOW_IPS is the image's default (empty) unless ``env`` sets it.
     """
     port = port or free_port()
     cleanup = []  # folders to remove once the process is stopped (backend_factory does it)
@@ -196,6 +196,8 @@ def start_backend(env: dict | None = None, port: int | None = None, workers: int
                 "--no-access-log", "--http", "h11", "--h11-max-incomplete-event-size", "16384"]
     if workers > 1 and server == "uvicorn":
         argv += ["--workers", str(workers)]
+    if nofile:
+        argv = ["prlimit", f"--nofile={nofile}:{nofile}", "--", *argv]  # prlimit execs: same pid
     proc = Proc("backend", argv, env=full_env, cwd=str(BACKEND_DIR)).start()
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.port = port
