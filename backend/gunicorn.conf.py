@@ -30,6 +30,10 @@ worker_connections = int(os.getenv("WORKER_CONNECTIONS", "1000"))  # per worker;
 # The listen queue, and how many sockets a worker accepts in one go: part of its open-file budget (app/server.py).
 backlog = int(os.getenv("BACKLOG", "256"))
 forwarded_allow_ips = os.getenv("FORWARDED_ALLOW_IPS", "")
+# Recycle a worker after about this many requests (jitter: not all at once), so memory the allocator keeps
+# after bursts cannot creep up over days (tests/resilience/test_memory.py: a plateau near 275 MiB for 2 workers).
+max_requests = int(os.getenv("MAX_REQUESTS", "20000"))
+max_requests_jitter = max_requests // 10
 graceful_timeout = 25  # < stop_grace_period (30 s) in docker-compose.prod.yml
 timeout = 60
 accesslog = None  # the instrumentation writes its own JSON access log
