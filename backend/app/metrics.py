@@ -68,7 +68,8 @@ BREAKER_TRANSITIONS = Counter(
 
 # --- security --------------------------------------------------------------
 RATE_LIMIT_REJECTIONS = Counter(
-    "rate_limit_rejections_total", "Requests refused with 429 by the rate limiter.", ["http_route"])
+    "rate_limit_rejections_total", "Requests refused with 429 (rate limit, or an API key over its queue share).",
+    ["http_route"])
 AUTH_FAILURES = Counter(
     "auth_failures_total", "Requests refused with 401 (missing or invalid API key).", ["reason"])
 SECURITY_EVENTS = Counter(

@@ -81,8 +81,17 @@ class Overloaded(Exception):
     """More workflows queued than the runner accepts."""
 
 
+class OverShare(Exception):
+    """One caller already holds its share of the queue."""
+
+
 class WorkflowRunner:
     def __init__(self, sessions, cache, settings, max_workers: int = 8, max_pending: int = 200):
+        # One caller (API key) may hold this many of the queue's places (queued or running), so that a
+        # greedy caller meets 429 while the others still find room.
+        self.caller_share = max(1, int(max_pending * settings.workflow_queue_share))
+        self._per_caller: dict[str, int] = {}
+        self._callers_lock = threading.Lock()
         self.sessions = sessions
         self.cache = cache  # the LLM response cache (never the security store)
         self.settings = settings
@@ -128,21 +137,33 @@ class WorkflowRunner:
 
     # -- API side ----------------------------------------------------------
     def create(self, name: str, tenant: str, text: str, steps: list[tuple[str, str | None]],
-               project_id: int | None = None, user_id: int | None = None) -> Workflow:
+               project_id: int | None = None, user_id: int | None = None, caller: str = "") -> Workflow:
         wf = Workflow(id=str(uuid.uuid4()), name=name, tenant=tenant, status="pending", input=text,
                       project_id=project_id, user_id=user_id, owner=self.owner)
+        with self._callers_lock:
+            if self._per_caller.get(caller, 0) >= self.caller_share:
+                raise OverShare()
+            self._per_caller[caller] = self._per_caller.get(caller, 0) + 1
         if not self._pending.acquire(blocking=False):
+            self._release_caller(caller)
             raise Overloaded()
         try:
             with self.sessions.begin() as s:
                 s.add(wf)
             self._queued.add(wf.id)
             # The copied context carries the request id (logs) and the current span (traces).
-            self._pool.submit(contextvars.copy_context().run, self._run_guarded, wf.id, steps)
+            self._pool.submit(contextvars.copy_context().run, self._run_guarded, wf.id, steps, caller)
         except BaseException:
             self._pending.release()
+            self._release_caller(caller)
             raise
         return wf
+
+    def _release_caller(self, caller: str) -> None:
+        with self._callers_lock:
+            left = self._per_caller.pop(caller, 1) - 1
+            if left:
+                self._per_caller[caller] = left
 
     def shutdown(self, drain_seconds: float = 15.0) -> None:
         """Graceful stop: the queue keeps draining for ``drain_seconds``; then queued runs are cancelled and
@@ -185,7 +206,7 @@ class WorkflowRunner:
         return False
 
     # -- worker side -------------------------------------------------------
-    def _run_guarded(self, workflow_id: str, steps) -> None:
+    def _run_guarded(self, workflow_id: str, steps, caller: str) -> None:
         self._queued.discard(workflow_id)
         try:
             self.run(workflow_id, steps)
@@ -196,6 +217,7 @@ class WorkflowRunner:
             self._mark_failed(workflow_id, "internal_error")
         finally:
             self._pending.release()
+            self._release_caller(caller)
 
     def run(self, workflow_id: str, steps) -> None:
         start = time.perf_counter()
