@@ -279,7 +279,10 @@ def test_prod_alloy_reaches_docker_only_through_the_read_only_socket_proxy(prod)
     alloy, proxy = prod["services"]["alloy"], prod["services"]["docker-socket-proxy"]
     assert not [v for v in alloy["volumes"] if v.get("source", "").endswith("docker.sock")]
     assert alloy["environment"]["DOCKER_HOST"] == "tcp://docker-socket-proxy:2375"
-    assert proxy["environment"]["POST"] == "0" and proxy["environment"]["CONTAINERS"] == "1"
+    # The allow-list is the mounted config (tests/runtime/test_socket_proxy.py runs it against a real engine).
+    template = [v for v in proxy["volumes"] if v["target"] == "/usr/local/etc/haproxy/haproxy.cfg.template"]
+    assert template and template[0]["source"] == str(ROOT / "docker-socket-proxy" / "haproxy.cfg")
+    assert template[0].get("read_only") is True
     assert set(proxy["networks"]) == {"docker-api"} and prod["networks"]["docker-api"]["internal"] is True
     holders = {n for n, s in prod["services"].items() for v in s.get("volumes", [])
                if v.get("source", "").endswith("docker.sock")}
