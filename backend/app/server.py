@@ -10,6 +10,8 @@ asyncio logs a traceback per attempt. Here each worker:
   is seen here) minus FD_RESERVE. A new connection over the cap
   closes the oldest one still waiting for its head, so a flood of idle sockets cannot lock real clients out;
   when every connection is busy with a request, the new one is closed;
+- refuses a request head over 16 KiB with 400, also when it arrives in one read (h11's own bound holds only
+  for heads split across reads);
 - logs "socket.accept() out of system resource" (asyncio) at most once a minute, without a traceback.
 """
 from __future__ import annotations
@@ -27,8 +29,13 @@ FD_RESERVE = 64  # descriptors kept for everything but client sockets (database,
 log = logging.getLogger("server")
 
 
+TOO_LARGE = b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: 24\r\n" \
+            b"\r\nRequest head too large.\n"
+
+
 class BoundedH11Protocol(H11Protocol):
     head_timeout = 10.0
+    max_head = 16 * 1024
     max_connections = 1000
     _waiting: dict = {}  # connections waiting for a request head, oldest first (one event loop per worker)
     _refused = 0  # connections closed by the cap since the last log line
@@ -46,6 +53,14 @@ class BoundedH11Protocol(H11Protocol):
         self._await_head()
 
     def data_received(self, data: bytes) -> None:
+        if self._head_timer is not None:  # still reading a head: count its bytes, not a body's
+            end = data.find(b"\r\n\r\n")
+            self._head_bytes += end + 4 if end >= 0 else len(data)
+            if self._head_bytes > self.max_head:
+                self._stop_waiting()
+                self.transport.write(TOO_LARGE)
+                self.transport.close()
+                return
         super().data_received(data)
         if self.cycle is not None and not self.cycle.response_complete:
             self._stop_waiting()  # a whole head arrived: the request runs
@@ -63,6 +78,7 @@ class BoundedH11Protocol(H11Protocol):
 
     def _await_head(self) -> None:
         if self._head_timer is None:
+            self._head_bytes = 0
             self._head_timer = self.loop.call_later(self.head_timeout, self._drop)
             self._waiting[self] = None
 

@@ -302,3 +302,8 @@ def test_every_service_bounds_its_processes_and_open_files(dev, prod):
     per_worker = prod["services"]["backend"]["ulimits"]["nofile"]["soft"] - backlog - 64  # app/server.py
     print(f"backend: {per_worker} connections per worker at its open-file limit")
     assert per_worker >= 512
+
+
+def test_prod_grafana_cookie_is_secure_and_snapshots_stay_local(prod):
+    env = prod["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_COOKIE_SECURE"] == "true" and env["GF_SNAPSHOTS_EXTERNAL_ENABLED"] == "false"

@@ -10,7 +10,8 @@ import hmac
 import logging
 import time
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 
 from .. import metrics
 from .clients import client_key
@@ -56,7 +57,13 @@ def caller(request: Request) -> str:
     return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key else client_key(request.scope)
 
 
-def require_api_key(request: Request) -> None:
+# In the API document as security schemes; the checks below read the headers themselves (Bearer too).
+API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="one of API_KEYS")
+ADMIN_TOKEN = APIKeyHeader(name="X-Admin-Token", scheme_name="AdminToken", auto_error=False,
+                           description="ADMIN_TOKEN (/api/admin/*)")
+
+
+def require_api_key(request: Request, _: str | None = Security(API_KEY)) -> None:
     """Write endpoints need a key from API_KEYS; with API_KEYS unset they are open (dev)."""
     services = request.app.state.services
     keys = services.settings.api_key_set
