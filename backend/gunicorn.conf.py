@@ -31,7 +31,7 @@ worker_connections = int(os.getenv("WORKER_CONNECTIONS", "1000"))  # per worker;
 backlog = int(os.getenv("BACKLOG", "256"))
 forwarded_allow_ips = os.getenv("FORWARDED_ALLOW_IPS", "")
 # Recycle a worker after about this many requests (jitter: not all at once), so memory the allocator keeps
-# after bursts cannot creep up over days (tests/resilience/test_memory.py: a plateau near 275 MiB for 2 workers).
+# after bursts cannot creep up over days (tests/resilience/test_memory.py: a plateau near 245 MiB for 2 workers).
 max_requests = int(os.getenv("MAX_REQUESTS", "20000"))
 max_requests_jitter = max_requests // 10
 graceful_timeout = 25  # < stop_grace_period (30 s) in docker-compose.prod.yml
