@@ -44,7 +44,7 @@ def _probe_image() -> bytes:
 @pytest.fixture
 def proxy(engine, tmp_path):
     if not shutil.which("haproxy"):
-        pytest.skip("haproxy is not installed (apt-get install haproxy)")
+        pytest.fail("haproxy is not installed: apt-get install haproxy (scripts/test-deps.sh does it in CI)")
     port = free_port()
     template = (REPO / "docker-socket-proxy" / "haproxy.cfg").read_text()
     config = tmp_path / "haproxy.cfg"
