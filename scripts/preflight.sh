@@ -46,7 +46,7 @@ if [ "$mode" = prod ]; then
   # backend/app/preflight.py reads .env as Compose does (quotes, trailing comments, CRLF) and lets the
   # environment win, as Compose does; the same check runs again as the prod overlay's `preflight` job.
   python3 backend/app/preflight.py --defaults .env.example --env-file .env >&2 ||
-    fail "Production secrets above are empty or development values: set real values in .env (see docs/production.md)."
+    fail "Production secrets above are empty, weak, shared or development values: set real values in .env (make secrets; see docs/production.md)."
 fi
 
 # Host ports: skip when this stack already runs (its own containers hold them).

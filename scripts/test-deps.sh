@@ -26,6 +26,7 @@ fi
 if [ "$purpose" = test ] && [ "${CI:-}" = true ]; then
   command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)  # the socket proxy's program (test_socket_proxy.py)
 fi
 [ "$purpose" != bench ] || command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ "$purpose" != bench ] || command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)

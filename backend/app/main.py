@@ -34,6 +34,25 @@ from .store import StoreUnavailable, make_store
 log = logging.getLogger("app")
 
 
+class HeadAsGet:
+    """HEAD on a GET route: the GET's status and headers without its body (RFC 9110), as the Allow header says.
+    FastAPI routes answer only the methods they declare, and declaring HEAD would double the API document."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -94,13 +113,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             extra={"count": abandoned})
         except Exception as exc:  # the app still starts: /health answers, /ready says why
             log.error("schema creation failed; is the database up?", extra={"error": repr(exc)})
+        # One connection of its own: a saturated request pool must not make this worker look dead.
+        heartbeat_engine = make_engine(settings.database_url, settings.db_timeout_seconds, 1, 0)
+        svc.runner.start_heartbeat(make_sessionmaker(heartbeat_engine))
         log.info("backend started", extra={"version": __version__, "redis": bool(settings.redis_url),
                                            "database": svc.engine.url.get_backend_name()})
         yield
         svc.runner.shutdown(settings.shutdown_drain_seconds)
         svc.engine.dispose()
+        heartbeat_engine.dispose()
 
-    app = FastAPI(title="Vigil reference backend", version=__version__, lifespan=lifespan)
+    # No trailing-slash redirects: Starlette builds their Location from the Host header, which the client sets.
+    app = FastAPI(title="Vigil reference backend", version=__version__, lifespan=lifespan, redirect_slashes=False)
     app.state.services = svc
 
     @app.exception_handler(RequestValidationError)
@@ -136,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router, dependencies=api_deps, responses=API_ERRORS)
     app.include_router(admin.router, dependencies=[Depends(tenant), Depends(rate_limit)], responses=API_ERRORS)
     app.add_middleware(GuardMiddleware, guard=svc.guard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
     # Last, so it is the outermost middleware and sees every response, 403/413 included.
     instrument(app, service=settings.service_name, version=__version__)
     return app

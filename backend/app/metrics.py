@@ -61,14 +61,15 @@ ROUTER_DURATION = Histogram(
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 BREAKER_STATE = Gauge(
     "circuit_breaker_state", "Provider circuit breaker: 0 closed, 1 half-open, 2 open.",
-    ["provider"], multiprocess_mode="max")
+    ["provider"], multiprocess_mode="livemax")  # a dead worker's breaker is dropped (gunicorn child_exit)
 BREAKER_TRANSITIONS = Counter(
     "circuit_breaker_transitions_total", "Circuit breaker state changes.",
     ["provider", "from_state", "to_state"])
 
 # --- security --------------------------------------------------------------
 RATE_LIMIT_REJECTIONS = Counter(
-    "rate_limit_rejections_total", "Requests refused with 429 by the rate limiter.", ["http_route"])
+    "rate_limit_rejections_total", "Requests refused with 429 (rate limit, or an API key over its queue share).",
+    ["http_route"])
 AUTH_FAILURES = Counter(
     "auth_failures_total", "Requests refused with 401 (missing or invalid API key).", ["reason"])
 SECURITY_EVENTS = Counter(

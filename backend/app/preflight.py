@@ -6,12 +6,19 @@ Two entry points share these rules:
 - ``python -m app.preflight --defaults .env.example --secrets-dir /run/secrets``: a one-shot job in
   docker-compose.prod.yml that every service waits for; it checks every secret file Compose mounted.
 
+Every password, key and token must also be strong: at least 16 characters, not predictable (8 different
+characters, no repeated block, 40 bits by a character-frequency estimate; `make secrets` makes 43 random url-safe
+ones), and each its own (ADMIN_TOKEN equal to an API key, or two equal passwords, are refused). Addresses
+(webhook URLs, SENTRY_DSN) are only checked against the development values. Each problem is one sentence
+naming the variable, never its value.
+
 Values are compared after the normalisation a .env reader applies (surrounding quotes, a trailing
 `` # comment``, CR of CRLF line endings, white space), so ``"postgres"`` is still ``postgres``.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -40,6 +47,24 @@ def enabled(names, compose_profiles: str) -> tuple[str, ...]:
     on = {p.strip() for p in normalise(compose_profiles).split(",")}
     return tuple(n for n in names if secret_profile(n) in (None, *on))
 MIN_TOKEN_LENGTH = 16
+MIN_DISTINCT, MIN_BITS = 8, 40
+ADDRESSES = ("SLACK_WEBHOOK_URL", "HEARTBEAT_URL", "ESCALATION_WEBHOOK_URL", "SENTRY_DSN")  # not secrets by strength
+
+
+def estimated_bits(value: str) -> float:
+    """Length x Shannon entropy of the value's own character frequencies: low for repeats and short alphabets."""
+    counts = [value.count(c) for c in set(value)]
+    return -sum(n * math.log2(n / len(value)) for n in counts)
+
+
+def weakness(value: str) -> str | None:
+    if len(value) < MIN_TOKEN_LENGTH:
+        return f"is shorter than {MIN_TOKEN_LENGTH} characters"
+    repeated = any(value == value[:k] * (len(value) // k)
+                   for k in range(1, len(value) // 2 + 1) if len(value) % k == 0)
+    if repeated or len(set(value)) < MIN_DISTINCT or estimated_bits(value) < MIN_BITS:
+        return "is too predictable (a repeat, or too few different characters)"
+    return None
 
 
 def normalise(raw: str) -> str:
@@ -81,8 +106,18 @@ def problems(values: dict[str, str | None], dev: set[str], required=SECRET_NAMES
                 found.append(f"{name} is empty: production needs a value (see docs/production.md).")
         elif any(p in dev for p in parts):
             found.append(f"{name} still has a development value from .env.example: set a real secret.")
-        elif name in ("ADMIN_TOKEN", "API_KEYS") and min(len(p) for p in parts) < MIN_TOKEN_LENGTH:
-            found.append(f"{name} is shorter than {MIN_TOKEN_LENGTH} characters.")
+        elif name not in ADDRESSES and (reason := next(filter(None, map(weakness, parts)), None)):
+            subject = "API_KEYS has a key that" if name == "API_KEYS" else name
+            found.append(f"{subject} {reason}: use a random value (`make secrets` writes them).")
+    owners: dict[str, list[str]] = {}  # value -> the secrets holding it
+    for name, value in values.items():
+        value = normalise(value or "")
+        for part in ([p.strip() for p in value.split(",")] if name == "API_KEYS" else [value]):
+            if part and name not in ADDRESSES and name not in owners.setdefault(part, []):
+                owners[part].append(name)
+    for names in owners.values():
+        if len(names) > 1:
+            found.append(f"{' and '.join(names)} have the same value: give each secret its own.")
     return found
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     # On SIGTERM, queued workflows keep running this long; then the rest are marked failed ("interrupted").
     # Keep it under the server's graceful timeout (gunicorn.conf.py: 25 s) minus one run.
     shutdown_drain_seconds: float = 15.0
+    # A worker beats every fifth of this; one silent this long is dead (kill -9, OOM) and its unfinished
+    # workflows are marked failed ("interrupted") by a live worker.
+    workflow_owner_timeout_seconds: float = 5.0
+    # Share of a worker's workflow queue (200 places) one API key may hold; over it: 429 with Retry-After.
+    workflow_queue_share: float = Field(0.25, gt=0, le=1)
 
     @field_validator("redis_url", "cache_redis_url", mode="before")
     @classmethod

@@ -5,17 +5,24 @@ FastAPI/Starlette classes, and routes defined earlier would miss request data.
 
     SENTRY_DSN                    where events go (unset: nothing is initialised)
     SENTRY_TRACES_SAMPLE_RATE     share of requests sent as performance traces (default 0.1)
-    SENTRY_PROFILES_SAMPLE_RATE   share of those traces profiled (default 0.1)
+    SENTRY_PROFILES_SAMPLE_RATE   share of those traces profiled (default 0: profiles are large)
+    SENTRY_SAMPLE_RATE            share of error events sent (default 1.0)
+    SENTRY_EVENT_INTERVAL_SECONDS one event per distinct error per this many seconds (default 60)
     SENTRY_ENVIRONMENT, SENTRY_RELEASE   read by the SDK itself
 
 Nothing personal or secret leaves the process: send_default_pii is off, request
 bodies are never attached, and ``scrub`` (run on every event and transaction) drops
-cookies and credential headers and masks anything whose name or shape looks secret.
+cookies and credential headers, masks anything whose name or shape looks secret and
+every IP address, and cuts Redis commands to their name (their keys often hold a client's
+address or id). A flood of one error (a database outage: one per request) sends one event
+per interval, not one per request.
 """
 from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from urllib.parse import parse_qsl, urlencode
 
 from .extras import require
@@ -36,12 +43,33 @@ URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")    # postgresql://user:PA
 SECRET_PAIR = re.compile(
     r"(?i)((?:pass(?:word|wd)?|secret|token|api[_-]?key|authorization|cookie|dsn)['\"]?\s*[:=]\s*)"
     r"(?:'[^']*'|\"[^\"]*\"|[^\s,;&}'\"]+)")
+# IP addresses (a client's, in a Redis key or a message): IPv4, and IPv6 in full or with "::".
+IP_ADDRESS = re.compile(
+    r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])"
+    r"|(?<!\w)(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?!\w)"
+    r"|(?<!\w)(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?(?!\w)")
 _DROP_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 
 
 def _scrub_text(text: str) -> str:
     text = URL_PASSWORD.sub(r"\1" + FILTERED + "@", SECRET_VALUE.sub(FILTERED, text))
-    return SECRET_PAIR.sub(r"\1" + FILTERED, text)
+    return IP_ADDRESS.sub(FILTERED, SECRET_PAIR.sub(r"\1" + FILTERED, text))
+
+
+def _redis_command_only(event: dict) -> None:
+    """Redis spans and breadcrumbs keep the command name, never its key or arguments."""
+    for span in event.get("spans") or ():
+        if isinstance(span, dict) and str(span.get("op", "")).startswith("db.redis"):
+            span["description"] = str(span.get("description") or "").split(" ", 1)[0]
+            for field in ("tags", "data"):
+                if isinstance(span.get(field), dict):
+                    span[field] = {k: v for k, v in span[field].items() if k not in ("redis.key", "redis.commands")}
+    crumbs = event.get("breadcrumbs")
+    for crumb in (crumbs.get("values") if isinstance(crumbs, dict) else crumbs) or ():
+        if isinstance(crumb, dict) and crumb.get("category") == "redis":
+            crumb["message"] = str(crumb.get("message") or "").split(" ", 1)[0]
+            if isinstance(crumb.get("data"), dict):
+                crumb["data"].pop("redis.key", None)
 
 
 def _scrub(value, depth: int = 0):
@@ -73,7 +101,38 @@ def scrub(event: dict, hint=None) -> dict:
         if isinstance(query, str) and query:
             request["query_string"] = urlencode(
                 [(k, FILTERED if SECRET_KEY.search(k) else v) for k, v in parse_qsl(query, keep_blank_values=True)])
+    _redis_command_only(event)
     return _scrub(event)
+
+
+class OncePerInterval:
+    """before_send: the first event of each distinct error per ``interval`` seconds, the rest dropped.
+
+    Distinct = the exception's type and the transaction (route), or the log message's template and logger.
+    """
+
+    def __init__(self, interval: float, max_keys: int = 1000):
+        self.interval, self.max_keys = interval, max_keys
+        self._sent: dict[tuple, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(event: dict) -> tuple:
+        exceptions = (event.get("exception") or {}).get("values") or []
+        if exceptions:
+            return ("exception", exceptions[-1].get("type"), event.get("transaction"))
+        entry = event.get("logentry") or {}
+        return ("log", event.get("logger"), entry.get("message") or event.get("message"))
+
+    def __call__(self, event: dict, hint=None):
+        key, now = self.key(event), time.monotonic()
+        with self._lock:
+            if now - self._sent.get(key, float("-inf")) < self.interval:
+                return None
+            if len(self._sent) >= self.max_keys:
+                self._sent.clear()
+            self._sent[key] = now
+        return scrub(event, hint)
 
 
 def init_sentry(service: str, version: str = "0.0.0", dsn: str | None = None) -> bool:
@@ -98,11 +157,12 @@ def init_sentry(service: str, version: str = "0.0.0", dsn: str | None = None) ->
         dsn=dsn,
         release=os.getenv("SENTRY_RELEASE") or f"{service}@{version}",
         server_name=service,  # not the container's hostname
+        sample_rate=float(os.getenv("SENTRY_SAMPLE_RATE", "1.0")),
         traces_sample_rate=float(os.getenv("SENTRY_TRACES_SAMPLE_RATE", "0.1")),
-        profiles_sample_rate=float(os.getenv("SENTRY_PROFILES_SAMPLE_RATE", "0.1")),
+        profiles_sample_rate=float(os.getenv("SENTRY_PROFILES_SAMPLE_RATE", "0")),
         send_default_pii=False,
         max_request_body_size="never",
-        before_send=scrub,
+        before_send=OncePerInterval(float(os.getenv("SENTRY_EVENT_INTERVAL_SECONDS", "60"))),
         before_send_transaction=scrub,
         integrations=integrations,
     )

@@ -279,8 +279,31 @@ def test_prod_alloy_reaches_docker_only_through_the_read_only_socket_proxy(prod)
     alloy, proxy = prod["services"]["alloy"], prod["services"]["docker-socket-proxy"]
     assert not [v for v in alloy["volumes"] if v.get("source", "").endswith("docker.sock")]
     assert alloy["environment"]["DOCKER_HOST"] == "tcp://docker-socket-proxy:2375"
-    assert proxy["environment"]["POST"] == "0" and proxy["environment"]["CONTAINERS"] == "1"
+    # The allow-list is the mounted config (tests/runtime/test_socket_proxy.py runs it against a real engine).
+    template = [v for v in proxy["volumes"] if v["target"] == "/usr/local/etc/haproxy/haproxy.cfg.template"]
+    assert template and template[0]["source"] == str(ROOT / "docker-socket-proxy" / "haproxy.cfg")
+    assert template[0].get("read_only") is True
     assert set(proxy["networks"]) == {"docker-api"} and prod["networks"]["docker-api"]["internal"] is True
     holders = {n for n, s in prod["services"].items() for v in s.get("volumes", [])
                if v.get("source", "").endswith("docker.sock")}
     assert holders == {"docker-socket-proxy"}
+
+
+def test_every_service_bounds_its_processes_and_open_files(dev, prod):
+    """pids and nofile limits everywhere; the backend's nofile leaves each gunicorn worker room for connections."""
+    for model_ in (dev, prod):
+        for name, svc in model_["services"].items():
+            nofile = svc.get("ulimits", {}).get("nofile", {})
+            pids = svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("pids", 0)
+            assert 16 <= pids <= 1024, f"{name}: pids limit {pids}"
+            assert 0 < nofile.get("soft", 0) <= nofile.get("hard", 0) <= 65536, f"{name}: nofile {nofile}"
+    gunicorn = (ROOT / "backend" / "gunicorn.conf.py").read_text()
+    backlog = int(re.search(r'"BACKLOG", "(\d+)"', gunicorn).group(1))
+    per_worker = prod["services"]["backend"]["ulimits"]["nofile"]["soft"] - backlog - 64  # app/server.py
+    print(f"backend: {per_worker} connections per worker at its open-file limit")
+    assert per_worker >= 512
+
+
+def test_prod_grafana_cookie_is_secure_and_snapshots_stay_local(prod):
+    env = prod["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_COOKIE_SECURE"] == "true" and env["GF_SNAPSHOTS_EXTERNAL_ENABLED"] == "false"

@@ -176,26 +176,32 @@ TEST_BACKEND_ENV = {
 
 
 def start_backend(env: dict | None = None, port: int | None = None, workers: int = 1,
-                  wait: bool = True, server: str = "uvicorn") -> Proc:
+                  wait: bool = True, server: str = "uvicorn", nofile: int | None = None,
+                  host: str = "127.0.0.1") -> Proc:
     """The reference backend on a free port, as the image runs it: uvicorn (dev) or gunicorn (prod).
 
-    ``proc.base_url`` is its address. FORWARDED_ALLOW_IPS is the image's default (empty) unless ``env`` sets it.
+    ``proc.base_url`` is its address (over 127.0.0.1; ``host="::"`` with gunicorn listens on ::1 too). ``nofile``: its
+    open-file limit (prlimit), e.g. Docker's usual 1024. FORWARDED_ALLOW_IPS is the image's default (empty)
+    unless ``env`` sets it.
     """
     port = port or free_port()
     cleanup = []  # folders to remove once the process is stopped (backend_factory does it)
     full_env = {"FORWARDED_ALLOW_IPS": "", **TEST_BACKEND_ENV, **(env or {})}
     full_env.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='vigil-db-')}/vigil.db")
     if server == "gunicorn":
-        argv = [venv_bin("gunicorn"), "-c", "gunicorn.conf.py", "app.asgi:app", "--bind", f"127.0.0.1:{port}",
+        bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        argv = [venv_bin("gunicorn"), "-c", "gunicorn.conf.py", "app.asgi:app", "--bind", bind,
                 "--workers", str(workers)]
         if "PROMETHEUS_MULTIPROC_DIR" not in full_env:
             full_env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vigil-multiproc-")
             cleanup.append(full_env["PROMETHEUS_MULTIPROC_DIR"])
     else:
-        argv = [venv_bin("uvicorn"), "app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+        argv = [venv_bin("uvicorn"), "app.asgi:app", "--host", host, "--port", str(port),
                 "--no-access-log", "--http", "h11", "--h11-max-incomplete-event-size", "16384"]
     if workers > 1 and server == "uvicorn":
         argv += ["--workers", str(workers)]
+    if nofile:
+        argv = ["prlimit", f"--nofile={nofile}:{nofile}", "--", *argv]  # prlimit execs: same pid
     proc = Proc("backend", argv, env=full_env, cwd=str(BACKEND_DIR)).start()
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.port = port

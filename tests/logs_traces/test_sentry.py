@@ -125,3 +125,34 @@ def test_backend_reports_to_sentry_when_dsn_set(backend_factory, sentry):
     assert body["release"].startswith("backend@")
     # The SQLAlchemy integration recorded the statements of this request.
     assert any(span.get("op") == "db" for span in body["spans"]), [s.get("op") for s in body["spans"]]
+
+
+def test_backend_sends_no_client_address_and_one_event_per_error_in_a_flood(backend_factory, sentry, redis_url):
+    """Redis in use (rate-limit and block keys hold the client's address) and the database down, so every
+    request logs "database unavailable": 40 requests give one event, and no payload holds an address."""
+    backend = backend_factory(env={
+        "SENTRY_DSN": f"http://public@127.0.0.1:{sentry.port}/1", "SENTRY_TRACES_SAMPLE_RATE": "1.0",
+        "REDIS_URL": redis_url, "RATE_LIMIT_PER_MINUTE": "600", "DB_TIMEOUT_SECONDS": "0.5",
+        "DATABASE_URL": f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/none"})  # nothing listens
+    with httpx.Client(base_url=backend.base_url, headers={"Host": "backend.example"}, timeout=10) as client:
+        codes = [client.get("/api/stats/real-time").status_code for _ in range(40)]
+    assert codes == [503] * 40
+
+    def items():
+        return [(item, payload) for _, _, its in sentry.envelopes for item, payload in its]
+
+    def transactions():
+        return [json.loads(p) for i, p in items() if i.get("type") == "transaction"
+                and json.loads(p).get("transaction") == "/api/stats/real-time"]
+    found = wait_until(lambda: len(t := transactions()) == 40 and t, 30, message="40 transactions")
+    outage = [e for _, e in sentry.events() if (e.get("logentry") or {}).get("message") == "database unavailable"]
+    redis_spans = [s for t in found for s in t["spans"] if s.get("op", "").startswith("db.redis")]
+    leaks = [i.get("type") for i, p in items() if b"127.0.0.1" in p or b"ip:127" in p]
+    print(f"40 requests during a database outage: {len(outage)} Sentry event(s) for it; {len(redis_spans)} Redis "
+          f"spans named {sorted({s['description'] for s in redis_spans})}; items holding the client address: "
+          f"{len(leaks)}; profiles: {sum(i.get('type') == 'profile' for i, _ in items())}")
+    assert len(outage) == 1
+    assert redis_spans and all(" " not in s["description"] and "redis.key" not in s.get("tags", {})
+                               for s in redis_spans)
+    assert leaks == []
+    assert not any(i.get("type") == "profile" for i, _ in items())  # profiles are off unless asked for

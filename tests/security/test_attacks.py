@@ -3,6 +3,7 @@ redis-server from tests/harness; `python backend/app/preflight.py` for productio
 """
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import sys
@@ -135,12 +136,13 @@ def test_blocks_survive_cache_pressure(tmp_path):
 
 
 PREFLIGHT = [sys.executable, str(REPO / "backend" / "app" / "preflight.py"), "--defaults", str(REPO / ".env.example")]
-GOOD = {"POSTGRES_PASSWORD": "pg-9f2c1e7a", "APP_DB_PASSWORD": "app-71bd02c9", "GRAFANA_DB_PASSWORD": "gr-4d1a8e",
-        "EXPORTER_DB_PASSWORD": "ex-6b0f3c", "GRAFANA_ADMIN_PASSWORD": "ga-8e2d5f", "SLACK_WEBHOOK_URL":
-        "https://hooks.slack.com/services/T0/B0/abc", "HEARTBEAT_URL": "https://hc-ping.example.com/7d1e",
-        "ESCALATION_WEBHOOK_URL": "https://oncall.example.com/alertmanager/3c9b", "SUPERSET_SECRET_KEY": "sk-0c8d9e7f6a5b4c3d",
-        "SUPERSET_ADMIN_PASSWORD": "sa-1f2e3d", "SUPERSET_DB_PASSWORD": "sd-5a6b7c", "ADMIN_TOKEN": "t" * 32,
-        "API_KEYS": "key-" + "k" * 20, "REDIS_PASSWORD": "rd-3e4f5a6b"}
+# Strong and distinct, as `make secrets` writes them (43 url-safe characters); the URLs are addresses.
+GOOD = {name: f"{name.lower()[:6]}-Vq3xL9-wT2mR8pZ-{i:02d}-kN7dF4sH1jY6cB0" for i, name in enumerate((
+    "POSTGRES_PASSWORD", "APP_DB_PASSWORD", "GRAFANA_DB_PASSWORD", "EXPORTER_DB_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
+    "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD", "ADMIN_TOKEN", "API_KEYS",
+    "REDIS_PASSWORD"))} | {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/abc",
+                           "HEARTBEAT_URL": "https://hc-ping.example.com/7d1e",
+                           "ESCALATION_WEBHOOK_URL": "https://oncall.example.com/alertmanager/3c9b"}
 
 
 def _preflight(tmp_path, lines: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
@@ -167,6 +169,32 @@ def test_production_secrets_cannot_be_development_values(tmp_path):
     assert result.returncode == 1 and "POSTGRES_PASSWORD" in result.stderr
 
 
+def test_preflight_refuses_weak_and_reused_secrets_in_one_sentence_each(tmp_path):
+    """Short, predictable and shared values: each refused with one sentence naming the variable, never the
+    value; `make secrets`' values (secrets.token_urlsafe(32)) pass."""
+    good = [f"{k}={v}\n" for k, v in GOOD.items()]
+    cases = {"POSTGRES_PASSWORD=p\n": "POSTGRES_PASSWORD is shorter than 16 characters",
+             "REDIS_PASSWORD=aaaaaaaaaaaaaaaaaaaaaaaa\n": "REDIS_PASSWORD is too predictable",
+             "APP_DB_PASSWORD=passwordpassword\n": "APP_DB_PASSWORD is too predictable",
+             f"API_KEYS={GOOD['API_KEYS']},short\n": "API_KEYS has a key that is shorter than 16",
+             f"ADMIN_TOKEN={GOOD['API_KEYS']}\n": "ADMIN_TOKEN and API_KEYS have the same value",
+             f"GRAFANA_DB_PASSWORD={GOOD['EXPORTER_DB_PASSWORD']}\n":
+                 "GRAFANA_DB_PASSWORD and EXPORTER_DB_PASSWORD have the same value"}
+    refused = 0
+    for line, sentence in cases.items():
+        result = _preflight(tmp_path, good + [line])
+        lines = result.stderr.strip().splitlines()
+        value = line.split("=", 1)[1].strip()
+        assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith(sentence), (line, result.stderr)
+        assert value.split(",")[0] not in result.stderr
+        refused += 1
+    generated = {k: secrets.token_urlsafe(32) if "URL" not in k else v for k, v in GOOD.items()}
+    result = _preflight(tmp_path, [f"{k}={v}\n" for k, v in generated.items()])
+    print(f"preflight: {refused}/{len(cases)} weak or reused secrets refused, one sentence each; "
+          f"make-secrets-style values: exit {result.returncode}")
+    assert result.returncode == 0, result.stderr
+
+
 def test_backend_refuses_to_start_in_production_with_development_secrets(backend_factory, pg_database):
     be = backend_factory(env={"ENVIRONMENT": "production", "ADMIN_TOKEN": "", "API_KEYS": "",
                               "DATABASE_URL": pg_database.replace("postgres@", "postgres:postgres@")}, wait=False)
@@ -174,5 +202,6 @@ def test_backend_refuses_to_start_in_production_with_development_secrets(backend
     log = be.log()
     assert be.popen.returncode != 0 and "refusing to start in production" in log
     assert "ADMIN_TOKEN is empty" in log and "API_KEYS is empty" in log and "DATABASE_URL password" in log
-    ok = backend_factory(env={"ENVIRONMENT": "production", "ADMIN_TOKEN": "t" * 32, "API_KEYS": "k" * 20})
+    ok = backend_factory(env={"ENVIRONMENT": "production", "ADMIN_TOKEN": GOOD["ADMIN_TOKEN"],
+                              "API_KEYS": GOOD["API_KEYS"]})
     assert request("GET", ok.base_url + "/health")[0] == 200

@@ -4,6 +4,8 @@ headers, content types, bodies).
 """
 from __future__ import annotations
 
+import secrets
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -19,7 +21,9 @@ def test_every_operation_matches_the_document_and_never_5xx(backend_factory, tmp
 
 def _fuzz(backend_factory):
     # Many generated strings look like probes: keep the fuzzer from being blocked halfway through.
-    be = backend_factory(env={"BLOCK_AFTER_EVENTS": "1000000"})
+    # Keys on, as the document's security schemes say: schemathesis also checks a wrong one gets 401.
+    key, token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    be = backend_factory(env={"BLOCK_AFTER_EVENTS": "1000000", "API_KEYS": key, "ADMIN_TOKEN": token})
     schema = schemathesis.openapi.from_url(be.base_url + "/openapi.json")
     failures = []
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -28,7 +32,7 @@ def _fuzz(backend_factory):
         @given(case=operation.as_strategy())
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def run(case):
-            case.call_and_validate()
+            case.call_and_validate(headers={"X-API-Key": key, "X-Admin-Token": token})
 
         try:
             run()

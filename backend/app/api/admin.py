@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.catalog import AGENTS, MODELS, PROVIDERS
 from ..domain.faults import FAULTS, ProviderFault
+from ..security.limits import ADMIN_TOKEN
 from .deps import services
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
 
-def require_admin(request: Request) -> None:
+def require_admin(request: Request, _: str | None = Security(ADMIN_TOKEN)) -> None:
     """X-Admin-Token must match ADMIN_TOKEN; with ADMIN_TOKEN empty (development) the endpoints are open."""
     svc = request.app.state.services
     token = svc.settings.admin_token
@@ -49,7 +50,7 @@ def models():
 
 
 class ProviderFaultIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: true/false is not a number
     failure_rate: float | None = Field(None, ge=0, le=1)
     extra_latency_ms: float = Field(0, ge=0, le=30_000)
 
@@ -58,7 +59,7 @@ ProviderName = Literal[tuple(PROVIDERS)]  # type: ignore[valid-type]  # document
 
 
 class FaultsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     providers: dict[ProviderName, ProviderFaultIn] = {}
     http_error_rate: float = Field(0, ge=0, le=1, description="share of /api requests answered 503")
     duration_seconds: float = Field(300, gt=0, le=3600)

@@ -23,6 +23,6 @@ API_ERRORS = {
     403: _r("client blocked after repeated security events, or fault injection disabled", _RETRY),
     404: _r("no such resource"),
     413: _r("request body larger than MAX_BODY_BYTES"),
-    429: _r("rate limit exceeded", _RETRY),
+    429: _r("rate limit exceeded, or the API key already holds its share of the workflow queue", _RETRY),
     503: _r("database or Redis unavailable, too many workflows queued, or an injected fault", _RETRY),
 }

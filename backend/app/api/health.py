@@ -5,6 +5,7 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from ..db.session import ping
 
@@ -18,7 +19,13 @@ async def health():
     return {"status": "ok"}
 
 
-@router.get("/ready")
+class Readiness(BaseModel):
+    status: str
+    reason: str | None = None
+
+
+@router.get("/ready", response_model=Readiness, response_model_exclude_none=True, responses={
+    503: {"model": Readiness, "description": "the database (or Redis, when configured) does not answer"}})
 def ready(request: Request):
     """Readiness: the database answers (and Redis, when configured)."""
     svc = request.app.state.services

@@ -4,14 +4,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ..db.models import Brand, Project, Workflow
 from ..domain.catalog import AGENTS, DEFAULT_PIPELINE, MODELS
-from ..domain.workflows import Overloaded
-from ..security.limits import require_api_key
+from .. import metrics
+from ..domain.workflows import Overloaded, OverShare
+from ..security.limits import caller, require_api_key
 from .deps import services, tenant
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
@@ -22,6 +23,8 @@ MAX_ID = 2**31 - 1     # PostgreSQL integer (and SQLite's int64): a larger id is
 # The database stores naive UTC; the API says so (RFC 3339 date-time needs an offset).
 UtcDatetime = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=timezone.utc))]
 
+
+QUEUE_RETRY_AFTER_S = 5  # a run takes seconds: by then places have freed up
 
 ModelName = Literal[tuple(sorted(MODELS))]  # type: ignore[valid-type]  # an enum in the document
 
@@ -74,7 +77,8 @@ class WorkflowOut(BaseModel):
 
 
 @router.post("", status_code=202, response_model=WorkflowOut, dependencies=[Depends(require_api_key)])
-def create_workflow(body: WorkflowIn, response: Response, svc=Depends(services), tenant_=Depends(tenant)):
+def create_workflow(body: WorkflowIn, response: Response, request: Request, svc=Depends(services),
+                    tenant_=Depends(tenant)):
     steps = [(s.agent, s.model) for s in body.steps] if body.steps else [(a, None) for a in DEFAULT_PIPELINE]
     user_id = None
     if body.project_id is not None:
@@ -84,9 +88,14 @@ def create_workflow(body: WorkflowIn, response: Response, svc=Depends(services),
             raise HTTPException(404, "unknown project_id: see GET /api/workflows/projects")
         user_id = project.user_id
     try:
-        wf = svc.runner.create(body.name, tenant_, body.input, steps, body.project_id, user_id)
+        wf = svc.runner.create(body.name, tenant_, body.input, steps, body.project_id, user_id, caller(request))
+    except OverShare:
+        metrics.RATE_LIMIT_REJECTIONS.labels("/api/workflows").inc()
+        raise HTTPException(429, "this API key already has its share of the workflow queue; retry later",
+                            headers={"Retry-After": str(QUEUE_RETRY_AFTER_S)})
     except Overloaded:
-        raise HTTPException(503, "too many workflows queued; retry later", headers={"Retry-After": "5"})
+        raise HTTPException(503, "too many workflows queued; retry later",
+                            headers={"Retry-After": str(QUEUE_RETRY_AFTER_S)})
     response.headers["Location"] = f"/api/workflows/{wf.id}"
     return WorkflowOut(id=wf.id, name=wf.name, tenant=wf.tenant, project_id=wf.project_id, status=wf.status,
                        created_at=wf.created_at,

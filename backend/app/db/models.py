@@ -58,7 +58,17 @@ class Workflow(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     error_type: Mapped[str | None] = mapped_column(String(32))
+    # The process that accepted it (WorkflowOwner.id): when that one stops beating, its unfinished runs fail.
+    owner: Mapped[str | None] = mapped_column(String(32), index=True)
     steps: Mapped[list[AgentRun]] = relationship(order_by="AgentRun.step_index", lazy="selectin")
+
+
+class WorkflowOwner(Base):
+    """One row per live backend process that runs workflows, with its last heartbeat (domain/workflows.py)."""
+    __tablename__ = "workflow_owners"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class AgentRun(Base):

@@ -9,6 +9,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -17,12 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from opentelemetry import trace
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .. import metrics
-from ..db.models import AgentRun, Asset, LLMCall, RouterDecision, Workflow, utcnow
+from ..db.models import AgentRun, Asset, LLMCall, RouterDecision, Workflow, WorkflowOwner, utcnow
 from ..store import StoreUnavailable
 from .breaker import CircuitBreaker, CircuitOpen
 from .catalog import MODELS, PROVIDERS
@@ -51,12 +52,46 @@ def fail_abandoned(sessions, older_than: timedelta = timedelta(minutes=10)) -> i
         return result.rowcount
 
 
+def beat(sessions, owner: str) -> None:
+    """Record that ``owner`` (this process) is alive."""
+    now = utcnow()
+    with sessions.begin() as s:
+        if not s.execute(update(WorkflowOwner).where(WorkflowOwner.id == owner).values(heartbeat_at=now)
+                         .execution_options(synchronize_session=False)).rowcount:
+            s.add(WorkflowOwner(id=owner, pid=os.getpid(), heartbeat_at=now))
+
+
+def fail_dead_owners(sessions, timeout_s: float) -> int:
+    """Mark failed ("interrupted") the unfinished workflows of owners silent for ``timeout_s``: a worker
+    killed with SIGKILL (or OOM) cannot close its own. Return how many."""
+    cutoff = utcnow() - timedelta(seconds=timeout_s)
+    live = select(WorkflowOwner.id).where(WorkflowOwner.heartbeat_at >= cutoff)
+    with sessions.begin() as s:
+        count = s.execute(update(Workflow)
+                          .where(Workflow.status.in_(("pending", "running")), Workflow.owner.is_not(None),
+                                 Workflow.created_at < cutoff, Workflow.owner.not_in(live))
+                          .values(status="failed", error_type="interrupted", finished_at=utcnow())
+                          .execution_options(synchronize_session=False)).rowcount
+        s.execute(delete(WorkflowOwner).where(WorkflowOwner.heartbeat_at < cutoff)
+                  .execution_options(synchronize_session=False))
+    return count
+
+
 class Overloaded(Exception):
     """More workflows queued than the runner accepts."""
 
 
+class OverShare(Exception):
+    """One caller already holds its share of the queue."""
+
+
 class WorkflowRunner:
     def __init__(self, sessions, cache, settings, max_workers: int = 8, max_pending: int = 200):
+        # One caller (API key) may hold this many of the queue's places (queued or running), so that a
+        # greedy caller meets 429 while the others still find room.
+        self.caller_share = max(1, int(max_pending * settings.workflow_queue_share))
+        self._per_caller: dict[str, int] = {}
+        self._callers_lock = threading.Lock()
         self.sessions = sessions
         self.cache = cache  # the LLM response cache (never the security store)
         self.settings = settings
@@ -66,24 +101,69 @@ class WorkflowRunner:
         self._pending = threading.BoundedSemaphore(max_pending)
         self._queued: set[str] = set()  # accepted here, not started yet
         self._stopping = threading.Event()
+        self.owner = uuid.uuid4().hex  # this process, in workflow_owners (one runner per worker process)
+
+    def start_heartbeat(self, sessions=None) -> None:
+        """Beat every timeout/5 seconds and fail the workflows of owners that stopped beating.
+
+        ``sessions``: a small pool of its own, so a busy request pool cannot make a live worker look dead.
+        A process sweeps only after ``timeout`` seconds of unbroken beats of its own: after a database
+        outage every heartbeat is old, and the others must get the time to beat again first.
+        """
+        threading.Thread(target=self._heartbeat, args=(sessions or self.sessions,), name="workflow-heartbeat",
+                         daemon=True).start()
+
+    def _heartbeat(self, sessions) -> None:
+        timeout = self.settings.workflow_owner_timeout_seconds
+        interval = timeout / 5
+        since = last = None  # start and time of this process's unbroken run of beats
+        while True:
+            now = time.monotonic()
+            try:
+                beat(sessions, self.owner)
+                if since is None or now - last > 2 * interval:
+                    if since is None and last is not None:
+                        log.warning("workflow heartbeat back")
+                    since = now
+                last = now
+                if now - since >= timeout and (count := fail_dead_owners(sessions, timeout)):
+                    log.warning("workflows of a dead worker marked failed", extra={"count": count})
+            except Exception as exc:  # one line per outage, not one per beat
+                if since is not None or last is None:
+                    log.error("workflow heartbeat failed", extra={"error": type(exc).__name__})
+                since, last = None, last or now
+            if self._stopping.wait(interval):
+                return
 
     # -- API side ----------------------------------------------------------
     def create(self, name: str, tenant: str, text: str, steps: list[tuple[str, str | None]],
-               project_id: int | None = None, user_id: int | None = None) -> Workflow:
+               project_id: int | None = None, user_id: int | None = None, caller: str = "") -> Workflow:
         wf = Workflow(id=str(uuid.uuid4()), name=name, tenant=tenant, status="pending", input=text,
-                      project_id=project_id, user_id=user_id)
+                      project_id=project_id, user_id=user_id, owner=self.owner)
+        with self._callers_lock:
+            if self._per_caller.get(caller, 0) >= self.caller_share:
+                raise OverShare()
+            self._per_caller[caller] = self._per_caller.get(caller, 0) + 1
         if not self._pending.acquire(blocking=False):
+            self._release_caller(caller)
             raise Overloaded()
         try:
             with self.sessions.begin() as s:
                 s.add(wf)
             self._queued.add(wf.id)
             # The copied context carries the request id (logs) and the current span (traces).
-            self._pool.submit(contextvars.copy_context().run, self._run_guarded, wf.id, steps)
+            self._pool.submit(contextvars.copy_context().run, self._run_guarded, wf.id, steps, caller)
         except BaseException:
             self._pending.release()
+            self._release_caller(caller)
             raise
         return wf
+
+    def _release_caller(self, caller: str) -> None:
+        with self._callers_lock:
+            left = self._per_caller.pop(caller, 1) - 1
+            if left:
+                self._per_caller[caller] = left
 
     def shutdown(self, drain_seconds: float = 15.0) -> None:
         """Graceful stop: the queue keeps draining for ``drain_seconds``; then queued runs are cancelled and
@@ -101,6 +181,11 @@ class WorkflowRunner:
             self._mark_failed(workflow_id, "interrupted", attempts=3)
         if left:
             log.warning("queued workflows marked failed at shutdown", extra={"count": len(left)})
+        try:
+            with self.sessions.begin() as s:
+                s.execute(delete(WorkflowOwner).where(WorkflowOwner.id == self.owner))
+        except Exception:
+            pass  # the others' sweep removes the row after the timeout
 
     def _mark_failed(self, workflow_id: str, error_type: str, attempts: int = 8) -> bool:
         """Close a workflow that cannot finish. The database may be what failed, so retry with backoff
@@ -121,7 +206,7 @@ class WorkflowRunner:
         return False
 
     # -- worker side -------------------------------------------------------
-    def _run_guarded(self, workflow_id: str, steps) -> None:
+    def _run_guarded(self, workflow_id: str, steps, caller: str) -> None:
         self._queued.discard(workflow_id)
         try:
             self.run(workflow_id, steps)
@@ -132,6 +217,7 @@ class WorkflowRunner:
             self._mark_failed(workflow_id, "internal_error")
         finally:
             self._pending.release()
+            self._release_caller(caller)
 
     def run(self, workflow_id: str, steps) -> None:
         start = time.perf_counter()
@@ -155,11 +241,14 @@ class WorkflowRunner:
                 elapsed = time.perf_counter() - start
                 with self.sessions.begin() as s:
                     wf = s.get(Workflow, workflow_id)
-                    wf.status, wf.error_type, wf.finished_at = status, error_type, utcnow()
-                    wf.duration_ms = round(elapsed * 1000, 3)
-                    wf.input_tokens, wf.output_tokens, wf.cost_usd = totals["in"], totals["out"], totals["cost"]
-                    if status == "completed":
-                        s.add_all(self._assets(wf, steps))
+                    if wf.status != "running":  # a sweep took this process for dead and closed it: keep that
+                        status, error_type = wf.status, wf.error_type
+                    else:
+                        wf.status, wf.error_type, wf.finished_at = status, error_type, utcnow()
+                        wf.duration_ms = round(elapsed * 1000, 3)
+                        wf.input_tokens, wf.output_tokens, wf.cost_usd = totals["in"], totals["out"], totals["cost"]
+                        if status == "completed":
+                            s.add_all(self._assets(wf, steps))
         finally:
             metrics.WORKFLOWS_ACTIVE.dec()
         metrics.WORKFLOW_RUNS.labels(tenant=tenant, status=status).inc()

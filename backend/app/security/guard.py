@@ -74,11 +74,16 @@ async def _json(send, status: int, body: dict, headers=()) -> None:
 
 
 class GuardMiddleware:
-    def __init__(self, app, guard: SecurityGuard, max_body_bytes: int, exempt=("/health", "/ready", "/metrics")):
+    def __init__(self, app, guard: SecurityGuard, max_body_bytes: int, exempt=("/health", "/metrics"),
+                 monitoring=("/ready",)):
         self.app = app
         self.guard = guard
         self.max_body = max_body_bytes
+        # Never checked: liveness touches nothing; /metrics stays open to a blocked address, since Prometheus
+        # may share it (NAT, one host) and an attack is when its data counts most (the public proxy must not
+        # route /metrics: docs/production.md).
         self.exempt = frozenset(exempt)
+        self.monitoring = frozenset(monitoring)  # a blocked client is refused, but nothing here is a probe
         # A remote store (Redis) is called from a thread, never on the event loop, and by at most
         # this many threads at once, so a frozen Redis cannot take the whole thread pool.
         self.remote = getattr(guard.store, "remote", False)
@@ -89,8 +94,9 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         client = client_key(scope)
-        kind = probe_type(scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-                          scope.get("query_string", b"").decode("latin-1"))
+        kind = None if scope["path"] in self.monitoring else probe_type(
+            scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+            scope.get("query_string", b"").decode("latin-1"))
         try:
             if self.remote:
                 left = await anyio.to_thread.run_sync(self.guard.check, client, kind, limiter=self.limiter)

@@ -5,11 +5,13 @@ route template. With REDIS_URL set the counters are shared by all workers.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import time
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 
 from .. import metrics
 from .clients import client_key
@@ -39,16 +41,35 @@ def rate_limit(request: Request) -> None:
                             headers={"Retry-After": str(retry)})
 
 
-def require_api_key(request: Request) -> None:
+def sent_key(request: Request) -> str | None:
+    """The API key the request carries: X-API-Key, or Authorization: Bearer."""
+    sent = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if sent is None and auth.lower().startswith("bearer "):
+        sent = auth[7:].strip()
+    return sent
+
+
+def caller(request: Request) -> str:
+    """Whose share of the workflow queue a request uses: its API key (hashed: never kept as sent), or its
+    client address when keys are off (development)."""
+    key = sent_key(request)
+    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key else client_key(request.scope)
+
+
+# In the API document as security schemes; the checks below read the headers themselves (Bearer too).
+API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="one of API_KEYS")
+ADMIN_TOKEN = APIKeyHeader(name="X-Admin-Token", scheme_name="AdminToken", auto_error=False,
+                           description="ADMIN_TOKEN (/api/admin/*)")
+
+
+def require_api_key(request: Request, _: str | None = Security(API_KEY)) -> None:
     """Write endpoints need a key from API_KEYS; with API_KEYS unset they are open (dev)."""
     services = request.app.state.services
     keys = services.settings.api_key_set
     if not keys:
         return
-    sent = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    if sent is None and auth.lower().startswith("bearer "):
-        sent = auth[7:].strip()
+    sent = sent_key(request)
     if not sent:
         metrics.AUTH_FAILURES.labels("missing").inc()
         log.warning("request without API key refused", extra={"reason": "missing", "route": _route(request)})
