@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 BASE_URL ?= http://127.0.0.1:$(PORT)
 DURATION ?= 60
-# The Prometheus family at the shipped majors, unpacked from Debian testing by `make tools`
-# (scripts/prometheus-family.sh) and put first on PATH for every recipe: promtool, amtool, tests.
+# The Prometheus family, Jaeger and the collector at the pinned versions, built from the Go module
+# proxy by `make tools` (scripts/build-tools.sh) and put first on PATH for every recipe: promtool,
+# amtool, tests.
 export VIGIL_TOOLS ?= $(HOME)/.cache/vigil/tools
-export PATH := $(VIGIL_TOOLS)/unpacked/usr/bin:$(PATH)
+export PATH := $(VIGIL_TOOLS)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help deps bench-deps venv tools run test check load bench lock package previews
@@ -28,8 +29,8 @@ $(VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt bench/
 	$(BIN)/pip install -q --disable-pip-version-check -r backend/requirements-dev.txt -c backend/constraints.txt
 	touch $@
 
-tools: ## fetch Prometheus 3, Alertmanager 0.3x and the exporters into $(VIGIL_TOOLS); print versions
-	scripts/prometheus-family.sh
+tools: ## build the Prometheus family, Jaeger and the collector at the pinned versions into $(VIGIL_TOOLS)/bin; print versions
+	scripts/build-tools.sh
 
 run: venv ## run the backend alone on 127.0.0.1:$(PORT) (SQLite unless DATABASE_URL is set)
 	cd backend && FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS:-}" ../$(BIN)/uvicorn app.asgi:app --host 127.0.0.1 --port $(PORT) \

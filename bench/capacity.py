@@ -8,7 +8,7 @@ each copy a scrape target with its own `instance` (a replica). So the shipped ru
 series they were written for, and "active series / series per backend" is a count of replicas. The
 counters in the text rise between scrapes (two copies alternate) so samples are not all duplicates.
 
-For each size a fresh Prometheus (scripts/prometheus-family.sh, the shipped major) scrapes every target
+For each size a fresh Prometheus (make tools: the pinned release) scrapes every target
 each 15 s and evaluates prometheus/rules/*/*.yml each 15 s. After the head holds every series and one
 more full scrape round has passed, it measures for --window seconds: resident memory (VmRSS, and the
 peak VmHWM since start), CPU (utime + stime over the window, in cores), the rule groups' evaluation time

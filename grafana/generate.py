@@ -13,8 +13,8 @@ query of every panel returns data against real Prometheus and PostgreSQL.
 Queries use the recording rules of prometheus/rules/*/*.yml where one exists
 (level:metric:operations names); raw metric names come from backend/observability/metrics.py
 and backend/app/metrics.py.
-Exporter metrics are names the exporters of the tests (make tools: node_exporter 1.11,
-postgres_exporter 0.19, redis_exporter 1.86) and the pinned images both expose.
+Exporter metrics are names the pinned exporters expose (the tests run the same releases, make tools:
+node_exporter 1.12, postgres_exporter 0.19, redis_exporter 1.88).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 # Alerting: check the Alertmanager config, and trigger real alerts on the running stack.
-# Included by the Makefile. amtool comes with Alertmanager (Debian: prometheus-alertmanager).
+# Included by the Makefile. amtool: the pinned release, built by `make tools`.
 AMTOOL ?= amtool
 AM_CONFIG ?= alertmanager/alertmanager.yml
 DEMO_SECONDS ?= 420

@@ -1,5 +1,5 @@
 # Prometheus: validate the config and the rules, and run the rules' unit tests.
-# Included by the Makefile. promtool comes with Prometheus (Debian: prometheus).
+# Included by the Makefile. promtool: the pinned release, built by `make tools`.
 PROMTOOL ?= promtool
 
 .PHONY: check-prometheus

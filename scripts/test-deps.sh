@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What `make test` (or `make bench`) needs besides Python packages and the Prometheus family
-# (scripts/prometheus-family.sh), checked before anything runs:
+# (built by scripts/build-tools.sh, which finds or fetches Go itself), checked before anything runs:
 #   scripts/test-deps.sh [test|bench]
 # A missing program stops the run at once with one sentence naming the Debian/Ubuntu packages to
 # install; run as root with CI=true (.ci/run) it installs them with apt-get instead.
@@ -15,8 +15,6 @@ have_pg initdb && have_pg pg_ctl || missing+=(postgresql)
 compgen -G "/usr/lib/postgresql/*/lib/pg_stat_statements.so" >/dev/null || missing+=(postgresql-contrib)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v curl >/dev/null 2>&1 || missing+=(curl)               # scripts/demo-alert.sh
-command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 ||
-  { echo "make $purpose fetches Prometheus and its family with apt-get and dpkg-deb: run it on Debian or Ubuntu." >&2; exit 1; }
 # `python3 -m venv` needs ensurepip (Debian's python3-venv) to create .venv and .superset-venv.
 if [ ! -x .venv/bin/python ] || [ ! -x .superset-venv/bin/python ]; then
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)

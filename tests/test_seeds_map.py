@@ -1,7 +1,7 @@
 """docs/seeds.md, the map from the design documents to Vigil, names only things that exist.
 
 Real programs: PostgreSQL 15 and redis-server (harness), the backend (uvicorn) on them, which runs one
-workflow and is then asked for its /metrics and for every endpoint the map names; promtool (3.5.3)
+workflow and is then asked for its /metrics and for every endpoint the map names; promtool (3.13)
 checks that every PromQL equivalent of the map parses. Rules and panels are read from
 prometheus/rules and the generated Grafana dashboards.
 """

@@ -1,6 +1,6 @@
 """The development alert sink (backend/alert_sink), run as `python -m alert_sink`.
 
-Runs the sink as its own process and a real `prometheus-alertmanager` (0.33, make tools;
+Runs the sink as its own process and a real `alertmanager` (0.33, make tools;
 shipped config) that delivers to it, as the Compose stack does by default.
 """
 from __future__ import annotations

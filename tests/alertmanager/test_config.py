@@ -1,7 +1,7 @@
 """alertmanager/alertmanager.yml and its templates, checked with the real tools.
 
 Runs `amtool` (check-config, config routes test, template render) and
-a real `prometheus-alertmanager` (inhibition), both 0.33 from make tools (the pinned image's minor).
+a real `alertmanager` (inhibition), both 0.33.1 from make tools (the pinned release).
 """
 from __future__ import annotations
 

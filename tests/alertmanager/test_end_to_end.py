@@ -1,9 +1,9 @@
 """End to end: metrics -> Prometheus rules -> Alertmanager -> a Slack-shaped receiver.
 
-Runs real programs: `prometheus` (3.5, make tools) with the shipped prometheus.yml
+Runs real programs: `prometheus` (3.13, make tools) with the shipped prometheus.yml
 (only target addresses rewritten) and a TEST COPY of the shipped rules in which
 only the `for:` (and `keep_firing_for:`) durations are shortened to 0s, so the
-test does not wait minutes; `prometheus-alertmanager` (0.33) with the shipped
+test does not wait minutes; `alertmanager` (0.33) with the shipped
 alertmanager.yml and templates (only the webhook URL file points at the test
 receiver); and the real backend under uvicorn. The receiver is an HTTP server
 in this process (harness.alerting.SlackReceiver) that records exact payloads.

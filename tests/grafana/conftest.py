@@ -1,7 +1,7 @@
 """One live stack for the Grafana tests of this folder (started once, on first use).
 
 Real programs: a PostgreSQL 15 cluster prepared by postgres/init/10-roles.sh, redis-server,
-the backend (uvicorn, PostgreSQL + Redis), Prometheus 3.5 (make tools) with the shipped prometheus.yml
+the backend (uvicorn, PostgreSQL + Redis), Prometheus 3.13 (make tools) with the shipped prometheus.yml
 (targets rewritten) and rules, Alertmanager, node/postgres/redis exporters, the project's
 load generator (python -m loadgen) and a burst of abusive requests.
 """

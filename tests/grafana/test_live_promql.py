@@ -1,6 +1,6 @@
 """Every Prometheus query of every dashboard panel returns data within 3 minutes of the default demo.
 
-Real programs (conftest.py): Prometheus 3.5 (make tools) with the shipped prometheus.yml (targets
+Real programs (conftest.py): Prometheus 3.13 (make tools) with the shipped prometheus.yml (targets
 rewritten) and rules, the backend on PostgreSQL + Redis, node/postgres/redis exporters, Alertmanager
 0.33, and the project's load generator, all as `make up` configures them from .env.example: no
 traffic of the test's own and no panel allowed to stay empty. Queries are expanded as

@@ -1,4 +1,5 @@
-"""Prometheus 3, Alertmanager 0.3x and the exporters, from the tools folder (make tools).
+"""Prometheus, Alertmanager, the exporters and Jaeger at the pinned versions, from the tools folder
+(make tools: scripts/build-tools.sh builds them from the Go module proxy).
 
 The shipped configs address Compose services (``backend:8000``); tests load
 them unchanged except for those addresses, rewritten to the loopback ports the
@@ -27,16 +28,16 @@ PROMETHEUS_DIR = REPO / "prometheus"
 ALERTMANAGER_DIR = REPO / "alertmanager"
 
 
+@functools.cache
 def _tools_bin() -> str:
-    """The folder scripts/prometheus-family.sh unpacks the shipped majors into (fetched on first use)."""
-    out = subprocess.run([str(REPO / "scripts" / "prometheus-family.sh"), "--bin"], capture_output=True,
-                         text=True)
+    """The folder scripts/build-tools.sh builds the pinned versions into (built on first use)."""
+    out = subprocess.run([str(REPO / "scripts" / "build-tools.sh")], capture_output=True, text=True)
     if out.returncode != 0:
-        raise RuntimeError(f"scripts/prometheus-family.sh failed: {out.stderr.strip()}")
+        raise RuntimeError(f"scripts/build-tools.sh failed: {out.stderr.strip()[-2000:]}")
+    out = subprocess.run([str(REPO / "scripts" / "build-tools.sh"), "--bin"], capture_output=True, text=True)
     return out.stdout.strip()
 
 
-@functools.cache
 class StaticExporter:
     """A scrape target serving fixed text in the Prometheus format: ``bodies`` in turn, one per scrape
     (two copies with different counter values make rates move). Kept-alive connections, as Prometheus uses."""
@@ -78,14 +79,13 @@ class StaticExporter:
         self.stop()
 
 
-def binary(*names: str) -> str:
-    """The Prometheus-family program from the tools folder: never an older copy elsewhere on PATH."""
+def binary(name: str) -> str:
+    """The program from the tools folder: never another copy elsewhere on PATH."""
     folder = _tools_bin()
-    for name in names:
-        found = shutil.which(name, path=folder)
-        if found:
-            return found
-    raise RuntimeError(f"none of {names} in {folder}")
+    found = shutil.which(name, path=folder)
+    if not found:
+        raise RuntimeError(f"no {name} in {folder}")
+    return found
 
 
 def rewrite_targets(text: str, mapping: dict[str, str]) -> str:
@@ -142,14 +142,14 @@ def _workdir(prefix: str, files: dict[str, str]) -> Path:
 
 
 def start_prometheus(config_text: str, rule_files: dict[str, str] | None = None,
-                     extra_args: list[str] | None = None) -> Proc:
-    """Prometheus on a free port with ``config_text`` as prometheus.yml.
+                     extra_args: list[str] | None = None, port: int | None = None) -> Proc:
+    """Prometheus on ``port`` (default: a free one) with ``config_text`` as prometheus.yml.
 
     ``rule_files`` maps a relative path (as the config's rule_files name it) to
     the file's text; it is written next to the config. ``proc.base_url`` is set.
     """
     workdir = _workdir("vigil-prom-", {"prometheus.yml": config_text, **(rule_files or {})})
-    port = free_port()
+    port = port or free_port()
     argv = [binary("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
             "--enable-feature=exemplar-storage", *(extra_args or [])]
@@ -166,12 +166,9 @@ def start_alertmanager(config_text: str, files: dict[str, str] | None = None) ->
     """Alertmanager on a free port (clustering off); ``files`` are written beside the config."""
     workdir = _workdir("vigil-am-", {"alertmanager.yml": config_text, **(files or {})})
     port = free_port()
-    program = binary("prometheus-alertmanager", "alertmanager")
-    argv = [program, f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
+    argv = [binary("alertmanager"), f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
-    # Run from the unpacked root (ROOT/usr/bin/<program>): Debian's binary reads its default
-    # templates from usr/share/prometheus//alertmanager there (scripts/prometheus-family.sh).
-    proc = Proc("alertmanager", argv, cwd=str(Path(program).parents[2])).start()
+    proc = Proc("alertmanager", argv, cwd=str(workdir)).start()
     proc.base_url = f"http://127.0.0.1:{port}"
     proc.workdir = workdir
     proc.wait_http(proc.base_url + "/-/ready", timeout=30)
@@ -187,7 +184,7 @@ def _exporter(name: str, argv: list[str], port: int, env: dict | None = None) ->
 
 def start_node_exporter() -> Proc:
     port = free_port()
-    return _exporter("node-exporter", [binary("prometheus-node-exporter"),
+    return _exporter("node-exporter", [binary("node_exporter"),
                                        f"--web.listen-address=127.0.0.1:{port}"], port)
 
 
@@ -198,7 +195,7 @@ def compose_command(service: str) -> list[str]:
 
 def start_postgres_exporter(dsn: str) -> Proc:
     port = free_port()
-    return _exporter("postgres-exporter", [binary("prometheus-postgres-exporter"),
+    return _exporter("postgres-exporter", [binary("postgres_exporter"),
                                            f"--web.listen-address=127.0.0.1:{port}",
                                            *compose_command("postgres-exporter")],
                      port, env={"DATA_SOURCE_NAME": dsn})
@@ -206,7 +203,7 @@ def start_postgres_exporter(dsn: str) -> Proc:
 
 def start_redis_exporter(redis_url: str) -> Proc:
     port = free_port()
-    return _exporter("redis-exporter", [binary("prometheus-redis-exporter"),
+    return _exporter("redis-exporter", [binary("redis_exporter"),
                                         f"-web.listen-address=127.0.0.1:{port}",
                                         f"-redis.addr={redis_url}"], port)
 
@@ -223,3 +220,48 @@ def wait_for_targets_up(prom: Proc, jobs: set[str], timeout: float = 60) -> dict
             return by_job
         return None
     return wait_until(ready, timeout, interval=0.5, message=f"targets of {sorted(jobs)} up")
+
+
+def start_jaeger(max_traces: int = 10000) -> Proc:
+    """Jaeger v2 (all-in-one: OTLP receiver, in-memory storage, query API) on free loopback ports.
+
+    The config follows Jaeger's own all-in-one.yaml with every listener on 127.0.0.1 (Jaeger binds
+    localhost or all interfaces by default) and only the OTLP receiver. Sets ``proc.otlp_http`` (the
+    base URL an OTLP/HTTP exporter takes), ``proc.otlp_grpc`` (host:port), ``proc.base_url`` (query
+    API and UI) and ``proc.metrics_url`` (its own Prometheus metrics).
+    """
+    otlp_http, otlp_grpc, query_http, query_grpc, health, metrics = (free_port() for _ in range(6))
+    config = {
+        "service": {
+            "extensions": ["jaeger_storage", "jaeger_query", "healthcheckv2"],
+            "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["batch"],
+                                     "exporters": ["jaeger_storage_exporter"]}},
+            "telemetry": {
+                "resource": {"service.name": "jaeger"},
+                "metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {"prometheus": {
+                    "host": "127.0.0.1", "port": metrics}}}}]},
+                "logs": {"level": "info"},
+            },
+        },
+        "extensions": {
+            "jaeger_query": {"storage": {"traces": "memstore"},
+                             "http": {"endpoint": f"127.0.0.1:{query_http}"},
+                             "grpc": {"endpoint": f"127.0.0.1:{query_grpc}"}},
+            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": max_traces}}}},
+            "healthcheckv2": {"use_v2": True, "http": {"endpoint": f"127.0.0.1:{health}"}},
+        },
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{otlp_grpc}"},
+                                             "http": {"endpoint": f"127.0.0.1:{otlp_http}"}}}},
+        "processors": {"batch": {}},
+        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
+    }
+    workdir = _workdir("vigil-jaeger-", {"config.yaml": yaml.safe_dump(config, sort_keys=False)})
+    proc = Proc("jaeger", [binary("jaeger"), f"--config={workdir / 'config.yaml'}"], cwd=str(workdir)).start()
+    proc.workdir = workdir
+    proc.base_url = f"http://127.0.0.1:{query_http}"
+    proc.otlp_http = f"http://127.0.0.1:{otlp_http}"
+    proc.otlp_grpc = f"127.0.0.1:{otlp_grpc}"
+    proc.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
+    proc.wait_http(f"http://127.0.0.1:{health}/status", timeout=60)
+    proc.wait_http(proc.base_url + "/api/services", timeout=30)
+    return proc

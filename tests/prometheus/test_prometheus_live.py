@@ -1,8 +1,8 @@
 """The shipped prometheus.yml and rules, live.
 
 Runs real programs: PostgreSQL and Redis (session fixtures), the backend on them
-(uvicorn), prometheus-node-exporter, prometheus-postgres-exporter (stat_statements on, as in Compose),
-prometheus-redis-exporter, prometheus-alertmanager and prometheus 3 (make tools) loading
+(uvicorn), node_exporter, postgres_exporter (stat_statements on, as in Compose),
+redis_exporter, alertmanager and prometheus 3.13 (make tools: the pinned releases) loading
 prometheus/prometheus.yml with only its target addresses rewritten to loopback ports
 (scrape and evaluation intervals unchanged: backend every 5 s, rules every 15 s).
 Traffic and an error burst (PUT /api/admin/faults) are sent over HTTP by the test.

@@ -1,4 +1,4 @@
-"""Prometheus config and rules, checked by the real promtool 3.x (scripts/prometheus-family.sh).
+"""Prometheus config and rules, checked by the real promtool (3.13, make tools).
 
 Runs: promtool check config, promtool check rules, promtool test rules (the unit tests
 in prometheus/tests/). Then cross-checks the rule files themselves: every alert has a

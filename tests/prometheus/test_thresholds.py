@@ -1,7 +1,7 @@
 """Alert thresholds are the constants of prometheus/rules/generic/thresholds.yml, and the unit tests notice
 when one moves.
 
-Runs: promtool (3.5.3, `scripts/prometheus-family.sh --bin`) `test rules` on copies of prometheus/
+Runs: promtool (3.13, make tools) `test rules` on copies of prometheus/
 whose constants were moved past every test's input: first so that no alert can fire, then so that
 every alert fires at once. Each alert that reads a constant must then fail one of its unit tests.
 """

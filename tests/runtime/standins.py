@@ -3,7 +3,8 @@
 Image names come from the Compose files (``docker compose config``), the backend's base from backend/Dockerfile
 (ARG PYTHON_IMAGE) and the backup helper from scripts/backup.sh: each stand-in is tagged with the pinned name so
 the shipped files run unchanged. Programs: debootstrap (a bookworm base, once per recipe), dockerd's builder
-(`docker build --network host`, reaching Debian's archive and PyPI), the Prometheus family unpacked by `make tools`.
+(`docker build --network host`, reaching Debian's archive and PyPI), the Prometheus family at the pinned versions,
+built from the Go module proxy by `make tools`.
 Where a stand-in differs from the official image: docs/runtime-tests.md.
 """
 from __future__ import annotations
@@ -26,18 +27,15 @@ CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # The base every stand-in starts from: Debian's minimal bookworm, busybox for `wget`, no docs or locales.
 BASE_PACKAGES = ["ca-certificates", "busybox"]
 BASE_RECIPE = "v1"  # bump when the trimming below changes
-# Compose service -> (stand-in folder, files from the Prometheus family's unpacked bin folder or, for
-# Alertmanager, Debian's default templates that its build reads from disk)
+# Compose service -> (stand-in folder, programs from the tools folder, scripts/build-tools.sh)
 STANDINS = {
     "postgres": ("postgres", []),
     "redis": ("redis", []),
     "prometheus": ("prometheus", ["prometheus"]),  # no promtool: 94 MB the stack never runs
-    "alertmanager": ("alertmanager", ["prometheus-alertmanager", "amtool",
-                                      "../share/prometheus/alertmanager/default.tmpl",
-                                      "../share/prometheus/alertmanager/email.tmpl"]),
-    "node-exporter": ("node-exporter", ["prometheus-node-exporter"]),
-    "postgres-exporter": ("postgres-exporter", ["prometheus-postgres-exporter"]),
-    "redis-exporter": ("redis-exporter", ["prometheus-redis-exporter"]),
+    "alertmanager": ("alertmanager", ["alertmanager", "amtool"]),
+    "node-exporter": ("node-exporter", ["node_exporter"]),
+    "postgres-exporter": ("postgres-exporter", ["postgres_exporter"]),
+    "redis-exporter": ("redis-exporter", ["redis_exporter"]),
 }
 # Trimmed from the base and never unpacked by later apt-get installs (as Debian's slim images do).
 DPKG_EXCLUDES = """path-exclude /usr/share/doc/*
@@ -60,7 +58,8 @@ def debian_mirror() -> str:
 
 
 def tools_bin() -> Path:
-    out = subprocess.run([str(REPO / "scripts" / "prometheus-family.sh"), "--bin"], capture_output=True,
+    subprocess.run([str(REPO / "scripts" / "build-tools.sh")], capture_output=True, text=True, check=True)
+    out = subprocess.run([str(REPO / "scripts" / "build-tools.sh"), "--bin"], capture_output=True,
                          text=True, check=True)
     return Path(out.stdout.strip().splitlines()[-1])
 

@@ -1,6 +1,6 @@
 """deploy/kubernetes/: generated from the sources of truth, loadable by the programs that will read it.
 
-Runs real programs: promtool 3.5 and amtool 0.33 (scripts/prometheus-family.sh) on what the objects hold,
+Runs real programs: promtool 3.13 and amtool 0.33 (make tools) on what the objects hold,
 and kubernetes-validate's bundled Kubernetes schemas (offline) on the core objects. The operator's CRDs
 (PrometheusRule, ServiceMonitor) have no schema in kubernetes-validate: their contents are checked against
 what reads them (promtool) and against the objects they select.

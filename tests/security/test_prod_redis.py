@@ -62,7 +62,7 @@ def test_prod_redis_needs_its_password_and_the_exporter_only_reads_stats():
                 pass
 
             web = free_port()
-            exporter = Proc("redis-exporter", [binary("prometheus-redis-exporter", "redis_exporter"),
+            exporter = Proc("redis-exporter", [binary("redis_exporter"),
                                                "-redis.addr", f"redis://127.0.0.1:{port}",
                                                "-web.listen-address", f"127.0.0.1:{web}"]).start()
             try:
