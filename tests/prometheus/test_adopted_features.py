@@ -42,7 +42,7 @@ def test_a_changed_rule_file_is_picked_up_without_a_signal():
     try:
         shipped = rule_names(prom)
         assert "vigil:probe_auto_reload" not in shipped and len(shipped) > 20
-        added = prom.workdir / "rules" / "zz-added.yml"
+        added = prom.workdir / "rules" / "generic" / "zz-added.yml"   # matched by rules/generic/*.yml
         added.write_text("groups:\n  - name: added\n    rules:\n"
                          "      - record: vigil:probe_auto_reload\n        expr: vector(1)\n")
         wait_until(lambda: "vigil:probe_auto_reload" in rule_names(prom), 30, message="the added rule loaded")
