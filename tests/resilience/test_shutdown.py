@@ -23,7 +23,9 @@ def _unfinished(postgres, db: str) -> int:
 
 
 def test_sigterm_drains_or_closes_every_accepted_workflow(backend_factory, pg_database, postgres):
-    be = backend_factory(env={"DATABASE_URL": pg_database, "LLM_LATENCY_SCALE": "1"}, server="gunicorn",
+    # One caller sends all 120: the per-caller queue share (a quarter by default) is not what this test is about.
+    be = backend_factory(env={"DATABASE_URL": pg_database, "LLM_LATENCY_SCALE": "1", "WORKFLOW_QUEUE_SHARE": "1"},
+                         server="gunicorn",
                          workers=2)
     with ThreadPoolExecutor(16) as pool:
         codes = list(pool.map(lambda i: request("POST", be.base_url + "/api/workflows", {"name": f"w{i}"})[0],
