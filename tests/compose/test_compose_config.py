@@ -296,7 +296,7 @@ def test_every_service_bounds_its_processes_and_open_files(dev, prod):
             nofile = svc.get("ulimits", {}).get("nofile", {})
             pids = svc.get("deploy", {}).get("resources", {}).get("limits", {}).get("pids", 0)
             assert 16 <= pids <= 1024, f"{name}: pids limit {pids}"
-            assert 0 < nofile.get("soft", 0) <= nofile.get("hard", 0) <= 65536, f"{name}: nofile {nofile}"
+            assert 0 < nofile.get("soft", 0) <= nofile.get("hard", 0) <= 16384, f"{name}: nofile {nofile} (a hard limit above the Docker daemon's own fails to start: 20000 on CI)"
     gunicorn = (ROOT / "backend" / "gunicorn.conf.py").read_text()
     backlog = int(re.search(r'"BACKLOG", "(\d+)"', gunicorn).group(1))
     per_worker = prod["services"]["backend"]["ulimits"]["nofile"]["soft"] - backlog - 64  # app/server.py
