@@ -154,7 +154,7 @@ def text_var(name: str, label: str, description: str) -> dict:
 
 
 # The services of vigil.toml (names = Prometheus jobs); configure() sets them before the dashboards are built.
-SERVICES: list[str] = ["backend"]
+SERVICES: list[str] = []
 
 
 def configure(cfg) -> None:
@@ -164,6 +164,8 @@ def configure(cfg) -> None:
 
 def service_var(default: str | None = None) -> dict:
     """$service: one of the services of vigil.toml, the job label every service panel selects."""
+    if not SERVICES:
+        raise RuntimeError("no services: call configure(render.config.load()) before building a dashboard")
     default = default or SERVICES[0]
     return {"name": "service", "label": "Service", "type": "custom", "query": ",".join(SERVICES),
             "multi": False, "includeAll": False, "hide": 0,
