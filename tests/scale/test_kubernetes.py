@@ -20,8 +20,8 @@ from harness import REPO, promrules
 from harness.monitoring import binary
 
 OUT = REPO / "deploy" / "kubernetes"
-sys.path.insert(0, str(REPO / "deploy"))
-import generate  # noqa: E402  (deploy/generate.py: names and folders the objects use)
+sys.path.insert(0, str(REPO))
+from render import kubernetes as generate  # noqa: E402  (names and folders the objects use)
 
 # The oldest Kubernetes minor still supported upstream when this was written, and the newest bundled.
 K8S_VERSIONS = ["1.33", kubernetes_validate.utils.latest_version()]
@@ -41,7 +41,7 @@ def of_kind(kind: str) -> list[dict]:
 
 
 def test_generated_files_are_up_to_date():
-    result = subprocess.run([sys.executable, str(REPO / "deploy" / "generate.py"), "--check"],
+    result = subprocess.run([sys.executable, "-m", "render", "--check"], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
