@@ -115,6 +115,8 @@ def test_every_prometheus_panel_returns_data(stack):
     try:
         wait_until(lambda: not untold(), timeout=max(left, 1), interval=3, message="the demo's events")
     except TimeoutError:
-        raise AssertionError(f"{DEMO_DEADLINE} s into the default demo, no {untold()} yet") from None
+        told = [line for line in stack.loadgen.log().splitlines() if "abuse episode" in line or "fault burst" in line]
+        raise AssertionError(f"{DEMO_DEADLINE} s into the default demo, no {untold()} yet; the load generator "
+                             "said:\n" + "\n".join(told)) from None
     SUMMARY.append(f"every event of the demo's story happened {time.monotonic() - stack.loadgen.started_at:.0f} s "
                    f"into it: {', '.join(STORY)}")
