@@ -66,7 +66,8 @@ def test_prod_refuses_to_start_without_each_secret(prod_env, tmp_path, missing):
 
 def test_service_names_are_the_component_names(dev, prod):
     components = {"backend", "postgres", "redis", "prometheus", "alertmanager", "grafana", "loki", "alloy",
-                  "jaeger", "node-exporter", "postgres-exporter", "redis-exporter", "alert-sink", "loadgen"}
+                  "jaeger", "node-exporter", "postgres-exporter", "redis-exporter", "alert-sink", "loadgen",
+                  "otel-collector"}
     assert set(dev["services"]) == components
     assert set(prod["services"]) == components - {"loadgen", "alert-sink"} | {"preflight", "docker-socket-proxy"}
 
@@ -154,7 +155,7 @@ def test_grafana_has_every_variable_its_provisioning_expands(dev, prod):
 
 def test_service_urls_in_mounted_configs_point_at_exposed_ports(dev):
     """http://<service>:<port> in alertmanager.yml, config.alloy, the backend's environment, ..."""
-    texts = [p.read_text() for d in ("alertmanager", "alloy", "loki", "prometheus") if (ROOT / d).is_dir()
+    texts = [p.read_text() for d in ("alertmanager", "alloy", "loki", "prometheus", "otelcol") if (ROOT / d).is_dir()
              for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".alloy")]
     texts += [str(v) for svc in dev["services"].values() for v in svc.get("environment", {}).values()]
     found = []
@@ -163,13 +164,15 @@ def test_service_urls_in_mounted_configs_point_at_exposed_ports(dev):
             if host in dev["services"]:
                 found.append((host, int(port)))
                 assert int(port) in exposed_ports(dev["services"][host]), f"{host}:{port} is not exposed"
-    assert ("jaeger", 4318) in found  # the backend's OTLP endpoint, at least
+    assert ("otel-collector", 4318) in found  # the backend's OTLP endpoint, at least
+    assert {("prometheus", 9090), ("loki", 3100)} <= set(found)  # the collector's metrics and logs
 
 
 def test_no_image_is_latest_or_untagged(dev, prod):
     images = {svc["image"] for p in (dev, prod) for svc in p["services"].values()}
     images |= set(re.findall(r"^FROM\s+(\S+)", (ROOT / "backend" / "Dockerfile").read_text(), re.M))
     images |= set(re.findall(r"^ARG PYTHON_IMAGE=(\S+)", (ROOT / "backend" / "Dockerfile").read_text(), re.M))
+    images |= set(re.findall(r"^FROM\s+(\S+)", (ROOT / "otelcol" / "Dockerfile").read_text(), re.M))
     images |= set(re.findall(r"^helper=(\S+)", (ROOT / "scripts" / "backup.sh").read_text(), re.M))
     images -= {"${PYTHON_IMAGE}"}
     for image in images:
@@ -224,7 +227,8 @@ def test_state_lives_in_named_volumes(dev):
 
 
 def test_only_what_a_person_opens_is_published_and_only_on_loopback(dev, prod):
-    opened = {"grafana", "prometheus", "alertmanager", "jaeger", "backend", "alert-sink"}
+    # otel-collector: apps on the host send it OTLP (4317/4318).
+    opened = {"grafana", "prometheus", "alertmanager", "jaeger", "backend", "alert-sink", "otel-collector"}
     for project in (dev, prod):
         published = {name for name, svc in project["services"].items() if svc.get("ports")}
         assert published <= opened, f"published but not for people: {published - opened}"
@@ -307,3 +311,58 @@ def test_every_service_bounds_its_processes_and_open_files(dev, prod):
 def test_prod_grafana_cookie_is_secure_and_snapshots_stay_local(prod):
     env = prod["services"]["grafana"]["environment"]
     assert env["GF_SECURITY_COOKIE_SECURE"] == "true" and env["GF_SNAPSHOTS_EXTERNAL_ENABLED"] == "false"
+
+
+def _collector_config() -> dict:
+    return yaml.safe_load((ROOT / "otelcol" / "config.yaml").read_text())
+
+
+def test_the_otlp_gateway_uses_only_the_manifests_components_and_reaches_each_backend(dev):
+    """otelcol/config.yaml names only components otelcol/builder.yaml builds (the tests run that binary),
+    and sends each signal to the service that takes it: traces to Jaeger over OTLP/gRPC, metrics to
+    Prometheus's OTLP receiver, logs to Loki's OTLP endpoint."""
+    manifest = yaml.safe_load((ROOT / "otelcol" / "builder.yaml").read_text())
+    built = {kind: {c["gomod"].split()[0].rsplit("/", 1)[1] for c in manifest[kind]}
+             for kind in ("receivers", "processors", "exporters", "extensions")}
+    # Module directory -> component type name (0.165: otlpexporter is otlp_grpc, otlphttpexporter otlp_http).
+    types = {"otlpreceiver": "otlp", "batchprocessor": "batch", "memorylimiterprocessor": "memory_limiter",
+             "otlpexporter": "otlp_grpc", "otlphttpexporter": "otlp_http", "debugexporter": "debug",
+             "healthcheckextension": "health_check"}
+    config = _collector_config()
+    for kind in built:
+        used = {name.split("/")[0] for name in config.get(kind, {})}
+        assert used <= {types[m] for m in built[kind]}, f"{kind} not in the manifest: {used}"
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics", "logs"}
+    for name, pipe in pipelines.items():
+        assert pipe["receivers"] == ["otlp"] and pipe["processors"][0] == "memory_limiter", name
+    exporters = config["exporters"]
+    [traces] = pipelines["traces"]["exporters"]
+    assert traces.startswith("otlp_grpc") and host_port(exporters[traces]["endpoint"]) == ("jaeger", 4317)
+    [metrics] = pipelines["metrics"]["exporters"]
+    assert exporters[metrics]["metrics_endpoint"] == "http://prometheus:9090/api/v1/otlp/v1/metrics"
+    [logs] = pipelines["logs"]["exporters"]
+    assert exporters[logs]["logs_endpoint"] == "http://loki:3100/otlp/v1/logs"
+    assert 4317 in exposed_ports(dev["services"]["jaeger"])
+    assert "--web.enable-otlp-receiver" in dev["services"]["prometheus"]["command"]
+
+
+def test_the_otlp_gateway_is_published_on_loopback_and_checked_with_a_tool_its_image_has(dev):
+    svc = dev["services"]["otel-collector"]
+    published = {(p["host_ip"], int(p["published"]), p["target"]) for p in svc["ports"]}
+    assert published == {("127.0.0.1", 4317, 4317), ("127.0.0.1", 4318, 4318)}
+    receivers = _collector_config()["receivers"]["otlp"]["protocols"]
+    assert {host_port(receivers[p]["endpoint"])[1] for p in ("grpc", "http")} == {4317, 4318}
+    # The contrib image is FROM scratch: the healthcheck's busybox is the one otelcol/Dockerfile adds.
+    dockerfile = (ROOT / "otelcol" / "Dockerfile").read_text()
+    test = svc["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "/bin/busybox", "wget"] and "COPY --from=busybox /bin/busybox /bin/busybox" in dockerfile
+    health = _collector_config()["extensions"]["health_check"]["endpoint"]
+    assert test[-1] == f"http://127.0.0.1:{host_port(health)[1]}/"
+    assert svc["build"]["context"].endswith("otelcol")
+    # The collector's own metrics are scraped where its telemetry serves them.
+    reader = _collector_config()["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
+    prom = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == "otel-collector")
+    assert job["static_configs"][0]["targets"] == [f"otel-collector:{reader['port']}"]
+    assert reader["port"] in exposed_ports(svc)

@@ -24,8 +24,9 @@ TESTED_AS = {
     "redis-exporter": ["redis_exporter"],
     "jaeger": ["jaeger"],
 }
-# The collector's image, wherever a Compose service uses it: it must ship the manifest's release.
-COLLECTOR_IMAGES = ("otel/opentelemetry-collector-contrib", "otel/opentelemetry-collector")
+# The collector's image, wherever a Compose service uses it (directly or as otelcol/Dockerfile's base, built as
+# vigil-otelcol:<release>): it must ship the manifest's release.
+COLLECTOR_IMAGES = ("otel/opentelemetry-collector-contrib", "otel/opentelemetry-collector", "vigil-otelcol")
 # Images the tests cannot run, with the reason; their files are checked by cross-reference instead.
 NOT_RUN = {
     "grafana/grafana": "AGPL, not served by the Go module proxy (dashboards: queries run on the real Prometheus)",
@@ -119,6 +120,9 @@ def test_a_collector_image_in_compose_ships_the_manifests_release():
     for service, image in compose_images().items():
         if image.startswith(COLLECTOR_IMAGES):
             assert parse(image.rsplit(":", 1)[1]) == release, f"{service}: {image} vs the manifest's {release}"
+    bases = re.findall(r"^FROM\s+(\S+)", (REPO / "otelcol" / "Dockerfile").read_text(), re.M)
+    [base] = [b for b in bases if b.startswith(COLLECTOR_IMAGES)]
+    assert parse(base.rsplit(":", 1)[1]) == release, f"otelcol/Dockerfile: {base} vs the manifest's {release}"
     # Every collector module of the manifest at one release (core 0.X.0 with contrib 0.X.y).
     minors = {parse(line.split()[-1])[:2] for kind in ("receivers", "processors", "exporters", "extensions")
               for line in (c["gomod"] for c in manifest.get(kind, []))}

@@ -26,7 +26,7 @@ DASHBOARD_UIDS = {json.loads(p.read_text())["uid"] for p in (promrules.REPO / "g
 COMPOSE = yaml.safe_load((promrules.REPO / "docker-compose.yml").read_text())["services"]
 # The scrape jobs (and so the alerts' service labels) are Compose services.
 COMPOSE_JOBS = {"backend", "prometheus", "alertmanager", "node-exporter", "postgres-exporter",
-                "redis-exporter", "loki", "grafana", "alloy", "jaeger"}
+                "redis-exporter", "loki", "grafana", "alloy", "jaeger", "otel-collector"}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess:
@@ -89,6 +89,7 @@ def test_config_scrapes_every_compose_service_and_avoids_newer_keys():
     assert config["global"]["external_labels"]["environment"]
     # The flags Compose must pass are written down next to the config.
     assert "--storage.tsdb.retention.time=30d" in text and "--enable-feature=exemplar-storage" in text
+    assert "--web.enable-otlp-receiver" in text and config["otlp"]["promote_resource_attributes"]
 
 
 @pytest.mark.parametrize("name", ALERT_NAMES)
