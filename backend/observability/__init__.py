@@ -12,7 +12,9 @@ is the guide; the wiring between the modules is all in this function.
 """
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 
 from . import exposition, logs, metrics
 from .exposition import metrics_endpoint
@@ -33,7 +35,7 @@ def instrument(app, *, service: str, version: str = "0.0.0", access_log: bool = 
 
     ``access_log``: one JSON line per request (implies ``request_ids``).
     ``request_ids``: take X-Request-ID or make one; in every log line and the response.
-    ``tracing=None`` means "on when OTEL_EXPORTER_OTLP_ENDPOINT is set".
+    ``tracing=None`` means "on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set".
     ``framework_telemetry``: keep FastAPI's own OpenTelemetry telemetry (recent versions
     make server spans and HTTP metrics whenever a global provider exists). Off by default:
     this middleware already records both, and FastAPI checks its providers on every request.
@@ -42,9 +44,9 @@ def instrument(app, *, service: str, version: str = "0.0.0", access_log: bool = 
     metrics.BUILD_INFO.labels(service=service, version=version).set(1)
     tracer = None
     if tracing is None:
-        tracing = bool(os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        tracing = bool(os.getenv("OTEL_EXPORTER_OTLP_ENDPOINT") or os.getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
     if tracing:
-        require("tracing", "Tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT is set or tracing=True)",
+        require("tracing", "Tracing is on (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set or tracing=True)",
                 "the OpenTelemetry SDK", "opentelemetry.sdk.trace",
                 "opentelemetry.exporter.otlp.proto.http.trace_exporter")
         from .tracing import current_ids, setup_tracing
@@ -61,15 +63,47 @@ def instrument(app, *, service: str, version: str = "0.0.0", access_log: bool = 
                        tracer=tracer, skip_paths=(metrics_path,))
 
 
+# Every switch of FastAPI's own telemetry (FastAPI >= 0.142, the private ``app._telemetry`` dict): server
+# and operation spans, HTTP metrics, exception/validation log records, and exporters it would add itself
+# from the OTLP environment variables (auto_configure).
+FRAMEWORK_TELEMETRY_SWITCHES = ("tracing", "metrics", "logs", "operation_spans", "auto_configure")
+FASTAPI_TELEMETRY_SINCE = (0, 142)
+
+
+def _fastapi_version(app) -> tuple[int, ...] | None:
+    """FastAPI's version when ``app`` is a FastAPI application, else None."""
+    try:
+        import fastapi
+    except ImportError:
+        return None
+    if not isinstance(app, fastapi.FastAPI):
+        return None
+    parts = []
+    for piece in fastapi.__version__.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
 def _disable_framework_telemetry(app) -> None:
-    """Switch off FastAPI's own OpenTelemetry spans, metrics and log records, when its version has them.
+    """Switch off FastAPI's own OpenTelemetry spans, metrics, log records and exporters.
 
     They would duplicate this middleware's server span and HTTP histogram, and FastAPI asks
     its providers whether to record on every request, even when no provider is set.
-    Older FastAPI and plain Starlette have no such setting: nothing to do.
+    Older FastAPI and plain Starlette have no such setting: nothing to do. A FastAPI that
+    should have it but has no ``app._telemetry`` (a renamed private attribute) gets a loud
+    warning instead of a silent no-op.
     """
     config = getattr(app, "_telemetry", None)
     if isinstance(config, dict):
-        for key in ("tracing", "metrics", "logs"):
-            if key in config:
-                config[key] = False
+        for key in FRAMEWORK_TELEMETRY_SWITCHES:
+            config[key] = False
+        return
+    version = _fastapi_version(app)
+    if version is not None and version >= FASTAPI_TELEMETRY_SINCE:
+        message = (f"FastAPI {'.'.join(map(str, version))} has its own OpenTelemetry telemetry but no "
+                   "app._telemetry dict: Vigil cannot switch it off, so requests may get a second server "
+                   "span and HTTP histogram. Pass FastAPI(telemetry={'tracing': False, 'metrics': False, "
+                   "'logs': False, 'operation_spans': False, 'auto_configure': False}) or pin FastAPI.")
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        logging.getLogger("observability").warning(message)

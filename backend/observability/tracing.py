@@ -1,7 +1,8 @@
 """OpenTelemetry tracing: a server span per request, OTLP/HTTP export in the background.
 
 Switched on by ``instrument()`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set
-(e.g. ``http://jaeger:4318``; ``/v1/traces`` is appended). Standard variables apply:
+(e.g. ``http://otel-collector:4318``; ``/v1/traces`` is appended) or the per-signal
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (used as is). Standard variables apply:
 
     OTEL_SERVICE_NAME            overrides the service name given to setup_tracing()
     OTEL_TRACES_SAMPLER(_ARG)    default here: parentbased_traceidratio at 0.1
@@ -16,11 +17,15 @@ template, make it current (so child spans and log lines see it), end it.
 An unreachable collector never slows a request: spans go to a bounded queue that a
 background thread drains; when the queue is full, spans are dropped, not waited on.
 That thread encodes them with otlp.py: the stock bytes for about 40 % of the instructions.
+Nor does it flood the logs: the exporter's complaints (an error line per failed batch, a warning per
+retry) become one WARNING line per EXPORT_WARNING_INTERVAL, counting what it held back.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from random import getrandbits
 
 from opentelemetry import context, propagate, trace
@@ -35,6 +40,9 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusC
 from .middleware import UNMATCHED_ROUTE
 from .otlp import LeanOTLPSpanExporter
 
+EXPORT_WARNING_INTERVAL = 60.0  # seconds between two "span export failing" lines
+# Where the OTLP/HTTP span exporter logs (the trace exporter passes its logger to its HTTP client).
+EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry.exporter.otlp.common.http")
 DEFAULT_RATIO = 0.1  # seed 004: sample 10 % of new traces; a sampled parent is always followed
 _SERVER = SpanKind.SERVER
 _CLIENT = SpanKind.CLIENT
@@ -186,6 +194,51 @@ class ServerTracer:
         return {"trace_id": format(span.get_span_context().trace_id, "032x")}
 
 
+class ExportComplaints(logging.Filter):
+    """At most one WARNING per ``interval`` for the exporter's warnings and errors, never an error line.
+
+    An unreachable collector is an operational warning, not an application error: an error line per
+    batch (every few seconds under traffic) would fill the error panels and page on logs. The line
+    that passes says how many complaints were held back since the previous one.
+    """
+
+    def __init__(self, interval: float = EXPORT_WARNING_INTERVAL):
+        super().__init__()
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._held += 1
+                return False
+            self._next = now + self.interval
+            held, self._held = self._held, 0
+        record.msg = (f"span export failing (one line per {self.interval:g} s; {held} more held back since "
+                      f"the last): {record.getMessage()}")
+        record.args = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_exporter_logs(interval: float = EXPORT_WARNING_INTERVAL) -> ExportComplaints:
+    """Install one ExportComplaints on the exporter's loggers (once; returns the installed one)."""
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    for logger in loggers:
+        for existing in logger.filters:
+            if isinstance(existing, ExportComplaints):
+                return existing
+    complaints = ExportComplaints(interval)
+    for logger in loggers:
+        logger.addFilter(complaints)
+    return complaints
+
+
 def setup_tracing(service: str, version: str = "0.0.0", exemplars: bool = True) -> ServerTracer:
     """Install the global TracerProvider (OTLP/HTTP, batched) and return the middleware's tracer.
 
@@ -203,6 +256,7 @@ def setup_tracing(service: str, version: str = "0.0.0", exemplars: bool = True) 
                        or os.getenv("OTEL_EXPORTER_OTLP_TIMEOUT")) else 3.0
     # Queue (2048 spans) and batch sizes come from OTEL_BSP_* or the SDK's defaults.
     provider.add_span_processor(BatchSpanProcessor(LeanOTLPSpanExporter(timeout=timeout)))
+    quiet_exporter_logs()
     trace.set_tracer_provider(provider)
     return ServerTracer(trace.get_tracer("observability.http"), exemplars, ratio, ids)
 

@@ -79,7 +79,7 @@ def test_tracing_without_the_extra_names_it_in_one_sentence(venv):
                             text=True, timeout=60, env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last == ("observability.extras.MissingExtra: Tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT is set or "
+    assert last == ("observability.extras.MissingExtra: Tracing is on (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set or "
                     "tracing=True), but the OpenTelemetry SDK is not installed: "
                     "install the 'tracing' extra, e.g. pip install './backend/observability[tracing]' in a Vigil checkout.")
     assert "ModuleNotFoundError" not in result.stderr
