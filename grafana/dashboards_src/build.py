@@ -31,9 +31,14 @@ ERROR_LEVELS = "error|critical|fatal|panic"
 
 
 # --- targets ------------------------------------------------------------------------------
-def prom(expr: str, legend: str = "", instant: bool = False, fmt: str = "time_series") -> dict:
+def prom(expr: str, legend: str = "", instant: bool = False, fmt: str = "time_series",
+         exemplar: bool = False) -> dict:
+    """``exemplar``: Grafana asks Prometheus for the exemplars of the query's series (trace ids as dots that
+    link to Jaeger). Recording rules carry none: only a query over the raw ``_bucket`` series has them."""
     t = {"datasource": PROM, "expr": expr, "legendFormat": legend or "__auto", "range": not instant,
          "instant": instant, "format": fmt}
+    if exemplar:
+        t["exemplar"] = True
     return t
 
 

@@ -6,6 +6,9 @@ from .build import (ERROR_LEVELS, service_var, process_panels, dashboard, ds_var
 
 # Availability SLO of prometheus/rules (99.9 % of requests not 5xx): the error budget is 0.1 %.
 SLO_ERROR_BUDGET = 0.001
+# Exemplars hang on the raw classic buckets (recording rules keep none), so the latency panels add one query
+# over them with Grafana's exemplars on.
+EXEMPLAR_BUCKETS = "http_server_request_duration_seconds_bucket"
 
 
 def build() -> dict:
@@ -35,10 +38,14 @@ def build() -> dict:
         panel("timeseries", "Request rate by status code", "Requests per second by HTTP status code.",
               [prom(f"sum by (http_response_status_code) (http_response_status_code:http_server_requests:rate5m{{{j}}})",
                     "{{http_response_status_code}}")], "reqps", stack=True),
-        panel("timeseries", "Latency p50 / p95 / p99", "Request duration percentiles over all routes.",
+        panel("timeseries", "Latency p50 / p95 / p99", "Request duration percentiles over all routes. The dots "
+              "are exemplars: one sampled request each, with its trace id (click to open the trace in Jaeger). "
+              "Single-process services only: prometheus_client keeps no exemplars in multiprocess mode.",
               [prom(f"job:http_server_request_duration_seconds:p50_5m{{{j}}}", "p50"),
                prom(f"job:http_server_request_duration_seconds:p95_5m{{{j}}}", "p95"),
-               prom(f"job:http_server_request_duration_seconds:p99_5m{{{j}}}", "p99")], "s",
+               prom(f"job:http_server_request_duration_seconds:p99_5m{{{j}}}", "p99"),
+               prom(f"histogram_quantile(0.95, sum by (le) (rate({EXEMPLAR_BUCKETS}{{{raw}}}[$__rate_interval])))",
+                    "p95 (raw, exemplars)", exemplar=True)], "s",
               steps=thresholds(("green", None), ("red", 1))),
         panel("piechart", "Status code distribution", "Responses by status code over the dashboard's time range.",
               [prom(f"sum by (http_response_status_code) (increase(http_server_request_duration_seconds_count"
@@ -53,8 +60,12 @@ def build() -> dict:
         panel("timeseries", "Requests by route", "Requests per second per route template "
               "(\"unmatched\" = no route, e.g. scanners' 404s).",
               [prom(f"http_route:http_server_requests:rate5m{{{jr}}}", "{{http_route}}")], "reqps"),
-        panel("timeseries", "p95 latency by route", "95th percentile request duration per route.",
-              [prom(f"http_route:http_server_request_duration_seconds:p95_5m{{{jr}}}", "{{http_route}}")], "s"),
+        panel("timeseries", "p95 latency by route", "95th percentile request duration per route; the dots are "
+              "exemplars (sampled requests' trace ids).",
+              [prom(f"http_route:http_server_request_duration_seconds:p95_5m{{{jr}}}", "{{http_route}}"),
+               prom(f"histogram_quantile(0.95, sum by (http_route, le) (rate({EXEMPLAR_BUCKETS}"
+                    f"{{{jr}, instance=~\"$instance\"}}[$__rate_interval])))", "{{http_route}} (raw, exemplars)",
+                    exemplar=True)], "s"),
         panel("table", "Slowest routes", "The ten routes with the highest p95 latency now, with their "
               "request rate and 5xx ratio.",
               [prom(f"topk(10, http_route:http_server_request_duration_seconds:p95_5m{{{jr}}})", "p95 (s)",
