@@ -64,7 +64,8 @@ def test_workflow_trace_links_logs_and_exemplar(backend_factory, pg_database, ot
     def exported():
         spans = otlp.snapshot()
         names = [s.name for s in spans]
-        return spans if names.count("llm.call") == len(steps) and "workflow.run" in names else None
+        calls = [s for s in spans if s.attributes.get("gen_ai.operation.name") == "chat"]
+        return spans if len(calls) == len(steps) and "workflow.run" in names else None
     spans = wait_until(exported, 15, message="the workflow's spans at the receiver")
     # Requests without a sampled traceparent (the polling GETs) produced no spans at all.
     assert {s.trace_id for s in spans} == {trace_id}
@@ -82,11 +83,16 @@ def test_workflow_trace_links_logs_and_exemplar(backend_factory, pg_database, ot
     (run,) = [s for s in spans if s.name == "workflow.run"]
     assert run.parent_span_id == server.span_id
     assert run.attributes["workflow.id"] == wf_id
-    calls = [s for s in spans if s.name == "llm.call"]
+    # LLM calls follow the GenAI semantic conventions (app/genai.py): "chat <model>", gen_ai.provider.name.
+    calls = [s for s in spans if s.attributes.get("gen_ai.operation.name") == "chat"]
     assert {c.parent_span_id for c in calls} == {run.span_id}
     assert sorted(c.attributes["gen_ai.request.model"] for c in calls) == sorted(s["model"] for s in steps)
     for call in calls:
         assert call.kind == CLIENT
+        assert call.name == f"chat {call.attributes['gen_ai.request.model']}"
+        assert call.attributes["gen_ai.provider.name"] in ("openai", "anthropic", "gcp.gemini")
+        assert "gen_ai.system" not in call.attributes
+        assert call.attributes["gen_ai.response.model"] == call.attributes["gen_ai.request.model"]
         assert call.attributes["gen_ai.usage.input_tokens"] > 0
         assert call.attributes["gen_ai.usage.output_tokens"] > 0
         assert call.attributes["llm.cost_usd"] > 0

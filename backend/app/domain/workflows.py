@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .. import metrics
+from .. import genai, metrics
 from ..db.models import AgentRun, Asset, LLMCall, RouterDecision, Workflow, WorkflowOwner, utcnow
 from ..store import StoreUnavailable
 from .breaker import CircuitBreaker, CircuitOpen
@@ -35,7 +35,7 @@ log = logging.getLogger("workflows")
 # Agents whose output is a deliverable, and what kind of asset it is.
 ASSET_TYPES = {"writer": "article", "coder": "code", "summarizer": "summary", "researcher": "research_brief"}
 APPROVAL_RATE = 0.8  # share of reviewed assets the simulated reviewer approves
-tracer = trace.get_tracer("app.workflows")
+tracer = trace.get_tracer("app.workflows", schema_url=genai.SCHEMA_URL)
 
 
 def fail_abandoned(sessions, older_than: timedelta = timedelta(minutes=10)) -> int:
@@ -320,9 +320,11 @@ class WorkflowRunner:
         result = {"status": "success", "cache_hit": False, "latency_s": 0.0, "input_tokens": 0,
                   "output_tokens": 0, "cost_usd": 0.0, "error_type": None, "text": None}
         key = "llmcache:" + hashlib.sha256(f"{model.name}\n{prompt}".encode()).hexdigest()
-        with tracer.start_as_current_span("llm.call", kind=trace.SpanKind.CLIENT) as span:
-            span.set_attribute("gen_ai.system", provider)
-            span.set_attribute("gen_ai.request.model", model.name)
+        # GenAI semantic conventions (app/genai.py pins the version): "chat <model>", no deprecated gen_ai.system.
+        with tracer.start_as_current_span(genai.span_name(genai.OPERATION_CHAT, model.name), kind=trace.SpanKind.CLIENT,
+                                          attributes={"gen_ai.operation.name": genai.OPERATION_CHAT,
+                                                      "gen_ai.provider.name": genai.provider_name(provider),
+                                                      "gen_ai.request.model": model.name}) as span:
             t0 = time.perf_counter()
             try:
                 cached = self.cache.get(key)
@@ -351,11 +353,14 @@ class WorkflowRunner:
                     except StoreUnavailable:
                         pass
             result["latency_s"] = time.perf_counter() - t0
+            if result["error_type"] is None:
+                span.set_attribute("gen_ai.response.model", model.name)
             span.set_attribute("gen_ai.usage.input_tokens", result["input_tokens"])
             span.set_attribute("gen_ai.usage.output_tokens", result["output_tokens"])
             span.set_attribute("llm.cost_usd", result["cost_usd"])
             span.set_attribute("llm.cache_hit", result["cache_hit"])
             if result["error_type"]:
+                span.set_attribute("error.type", result["error_type"])
                 span.set_status(trace.StatusCode.ERROR, result["error_type"])
         metrics.LLM_REQUESTS.labels(provider, model.name, agent, tenant, result["status"]).inc()
         metrics.LLM_DURATION.labels(provider, model.name, intent).observe(result["latency_s"])
