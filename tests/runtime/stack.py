@@ -18,7 +18,7 @@ from harness.docker_engine import DockerEngine
 # Every service of the dev file except those without a locally buildable image (and profile bi): the
 # expected result of `up`, which compose.exclude.yml decides.
 INCLUDED = ["postgres", "redis", "prometheus", "alertmanager", "node-exporter", "postgres-exporter",
-            "redis-exporter", "backend", "loadgen", "alert-sink"]
+            "redis-exporter", "jaeger", "backend", "loadgen", "alert-sink"]
 DEV = ["-f", "docker-compose.yml"]
 PROD = ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]
 EXCLUDE = ["-f", str(Path(__file__).with_name("compose.exclude.yml"))]
