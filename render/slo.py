@@ -5,7 +5,8 @@ Two SLOs per service, each counted over the service's `period`:
   latency       share of requests faster than latency_threshold         objective = latency_objective
                 (classic: _count minus the _bucket of le=threshold; native: histogram_fraction)
 
-Recording rules, one group per service (named like Sloth's, with a `slo` label = the kind and `job`):
+Recording rules, two groups per service (vigil-slo-<name>, and vigil-slo-<name>-period evaluated every minute), named
+like Sloth's, with a `slo` label = the kind and `job`:
   slo:sli_requests:rate5m, slo:sli_errors:rate5m   requests and bad requests per second over 5 minutes, the only
                                                    rules that read raw series;
   slo:sli_error:ratio_rate<w>                      the error ratio over w = 5m 30m 1h 2h 6h 1d 3d, and
@@ -71,6 +72,13 @@ def group_name(s: Service) -> str:
     return f"vigil-slo-{s.name}"
 
 
+def period_group_name(s: Service) -> str:
+    return f"vigil-slo-{s.name}-period"
+
+
+PERIOD_INTERVAL = "1m"
+
+
 # --- rules -----------------------------------------------------------------------------------------
 
 def _requests(job: str) -> str:
@@ -112,7 +120,6 @@ def service_rules(s: Service) -> list[dict]:
             {"record": "slo:sli_requests:rate5m", "expr": _requests(s.name), "labels": labels},
             {"record": "slo:sli_errors:rate5m", "expr": _errors(s, kind), "labels": labels},
             *({"record": f"slo:sli_error:ratio_rate{w}", "expr": _ratio(sel, w), "labels": labels} for w in WINDOWS),
-            {"record": "slo:sli_error:ratio_period", "expr": _ratio(sel, s.slo.period), "labels": labels},
             # The spec as series (Sloth's metadata rules).
             {"record": "slo:objective:ratio", "expr": f"vector({objective!r})",
              "labels": labels},
@@ -128,6 +135,19 @@ def service_rules(s: Service) -> list[dict]:
             {"record": "slo:current_burn_rate:ratio",
              "expr": f"slo:sli_error:ratio_rate5m{{{sel}}}\n/ on (job, slo) slo:error_budget:ratio{{{sel}}}",
              "labels": labels},
+        ]
+    return rules
+
+
+def period_rules(s: Service) -> list[dict]:
+    """The ratio over the whole period and what follows from it: a group of its own, evaluated every minute (the
+    30-day sum is the costliest read of the SLO rules, and a budget that moves once a minute is fresh enough)."""
+    rules = []
+    for kind in KINDS:
+        sel = f'job="{s.name}", slo="{kind.name}"'
+        labels = {"job": s.name, "slo": kind.name}
+        rules += [
+            {"record": "slo:sli_error:ratio_period", "expr": _ratio(sel, s.slo.period), "labels": labels},
             {"record": "slo:period_burn_rate:ratio",
              "expr": f"slo:sli_error:ratio_period{{{sel}}}\n/ on (job, slo) slo:error_budget:ratio{{{sel}}}",
              "labels": labels},
@@ -203,7 +223,10 @@ def rules_text(cfg: Config) -> str:
               "# histogram); every longer window sums those recorded 5-minute rates (sum_over_time).\n"
               "# Alerts: multiwindow, multi-burn-rate (SRE workbook; Sloth's defaults): page on 1h & 5m > 14.4x\n"
               "# or 6h & 30m > 6x the budget, ticket on 1d & 2h > 3x or 3d & 6h > 1x.\n")
-    groups = [{"name": group_name(s), "rules": service_rules(s)} for s in cfg.services]
+    groups = []
+    for s in cfg.services:
+        groups += [{"name": group_name(s), "rules": service_rules(s)},
+                   {"name": period_group_name(s), "interval": PERIOD_INTERVAL, "rules": period_rules(s)}]
     groups.append({"name": ALERT_GROUP, "rules": alerting_rules()})
     return yamlout.dump({"groups": groups}, header)
 
@@ -372,7 +395,7 @@ def tests_text(cfg: Config) -> str:
         "rule_files": ["../../rules/generic/slo.yml"],
         "evaluation_interval": "1m",
         # Each service's recording group first, so the alerts see this evaluation's results.
-        "group_eval_order": [group_name(s) for s in cfg.services] + [ALERT_GROUP],
+        "group_eval_order": [g for s in cfg.services for g in (group_name(s), period_group_name(s))] + [ALERT_GROUP],
         "tests": cases}, header)
 
 

@@ -64,7 +64,8 @@ def test_backend_series_and_recording_rules_arrive_at_the_receiver(pair):
                60, interval=1, message="the backend's request histogram at the receiver")
     # Every recorded series the sender has produced (all groups evaluate every 15 s) reaches the receiver.
     recorded = {r["record"] for r in promrules.recording_rules()}
-    wait_until(lambda: all_groups_evaluated(sender), 60, interval=1, message="every rule group evaluated")
+    # 90 s: the SLO period groups are evaluated every minute.
+    wait_until(lambda: all_groups_evaluated(sender), 90, interval=1, message="every rule group evaluated")
     # Rates need two scrapes: wait for the first rate the backend's rules record.
     wait_until(lambda: promql(sender.base_url, 'job:http_server_requests:rate5m{job="backend"}'), 60,
                interval=1, message="job:http_server_requests:rate5m recorded")
