@@ -17,6 +17,7 @@ SCRAPE_KINDS = ("compose", "static", "otlp")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")          # a job label value, a DNS name, a file name
 DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")  # Prometheus' duration syntax
 TARGET = re.compile(r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")    # host:port
+MIN_OBJECTIVE = 0.95                                     # an SLO objective (share of good requests)
 
 # The thresholds an alert compares against, with the unit a reader needs. An unknown key in
 # [thresholds] is an error; a missing one takes this default.
@@ -189,9 +190,11 @@ def _slo(raw, name: str, where: "_Locator", start: int) -> SLO:
 
 def _objective(value, key: str, where: "_Locator", start: int) -> float:
     number = _number(value, key, where, start, minimum=0)
-    if not 0.5 <= number < 1:
-        raise ConfigError(f"{where.at(key, start)}: {key} = {value!r} must be a share between 0.5 and 1, "
-                          f"such as 0.999 for 99.9 % (1 would leave no error budget).")
+    # The page fires at 14.4 times the budget rate: below 0.95 it could hardly (below 0.93, never) be reached.
+    if not MIN_OBJECTIVE <= number < 1:
+        raise ConfigError(f"{where.at(key, start)}: {key} = {value!r} must be a share from {MIN_OBJECTIVE} to below 1, "
+                          f"such as 0.999 for 99.9 % (1 would leave no error budget; under {MIN_OBJECTIVE} the "
+                          f"burn-rate page, at 14.4 times the budget, could not fire).")
     return number
 
 

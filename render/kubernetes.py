@@ -24,6 +24,10 @@ SLACK_SECRET = "vigil-slack-webhook"
 # mimir-distributed's distributor; use the gateway or a managed endpoint instead (docs/scaling.md).
 IN_CLUSTER_PUSH_URL = "http://mimir-distributor.mimir.svc:8080/api/v1/push"
 OUT = "deploy/kubernetes"
+# The `environment` external label (Compose: VIGIL_ENVIRONMENT of .env). Nothing substitutes variables in Helm
+# values under the operator, so the file carries a literal; another one: helm install ... --set
+# prometheus.prometheusSpec.externalLabels.environment=staging (docs/scaling.md).
+ENVIRONMENT = "production"
 
 
 def _others(cfg: Config) -> dict[str, str]:
@@ -162,7 +166,7 @@ def values(prometheus_yml: str) -> dict:
         "prometheus": {"prometheusSpec": {
             "scrapeInterval": _global(prometheus_yml, "scrape_interval"),
             "evaluationInterval": _global(prometheus_yml, "evaluation_interval"),
-            "externalLabels": {"environment": "${VIGIL_ENVIRONMENT}"},
+            "externalLabels": {"environment": ENVIRONMENT},
             # Select our PrometheusRules and ServiceMonitors although they lack the chart's release label.
             "ruleSelectorNilUsesHelmValues": False, "serviceMonitorSelectorNilUsesHelmValues": False,
             "retention": "30d",
@@ -173,6 +177,8 @@ def values(prometheus_yml: str) -> dict:
             # Mounted at /etc/alertmanager/secrets/<name>/; create it: see docs/scaling.md.
             "secrets": [SLACK_SECRET]}},
         "grafana": {
+            # As docker-compose.prod.yml: keep the preinstalled plugins at the installed version.
+            "grafana.ini": {"plugins": {"preinstall_auto_update": False}},
             "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
                                        "searchNamespace": NAMESPACE, "folderAnnotation": "grafana_folder",
                                        "provider": {"foldersFromFilesStructure": True}},
@@ -205,5 +211,7 @@ def files(cfg: Config) -> dict[str, str]:
         + _docs([d for s in monitored for d in service_objects(s, interval)]),
         f"{OUT}/values-kube-prometheus-stack.yaml": HEADER
         + "# helm install kube-prometheus-stack prometheus-community/kube-prometheus-stack -n monitoring \\\n"
-        + "#   -f deploy/kubernetes/values-kube-prometheus-stack.yaml\n" + yamlout.dump(values(prometheus_yml)),
+        + "#   -f deploy/kubernetes/values-kube-prometheus-stack.yaml\n"
+        + f"# The environment label is {ENVIRONMENT!r}; another: --set prometheus.prometheusSpec.externalLabels.environment=NAME\n"
+        + yamlout.dump(values(prometheus_yml)),
     }

@@ -4,8 +4,6 @@ from __future__ import annotations
 from .build import (ERROR_LEVELS, service_var, process_panels, dashboard, ds_var, loki, panel, prom, query_var,
                     row, thresholds)
 
-# Availability SLO of prometheus/rules (99.9 % of requests not 5xx): the error budget is 0.1 %.
-SLO_ERROR_BUDGET = 0.001
 # Exemplars hang on the raw classic buckets (recording rules keep none), so the latency panels add one query
 # over them with Grafana's exemplars on.
 EXEMPLAR_BUCKETS = "http_server_request_duration_seconds_bucket"
@@ -15,7 +13,7 @@ def build() -> dict:
     j = 'job="$service"'
     jr = 'job="$service", http_route=~"$route"'
     raw = 'job="$service", instance=~"$instance"'
-    budget = SLO_ERROR_BUDGET
+    slo = 'job="$service"'
     items = [
         row("Golden signals (RED)"),
         panel("stat", "Request rate", "Requests per second handled by the service, all routes (5 m average).",
@@ -30,10 +28,11 @@ def build() -> dict:
         panel("stat", "Requests in flight", "Requests being handled right now (all workers).",
               [prom(f"sum(http_server_active_requests{{{raw}}})", "in flight")], "short", w=4, h=5,
               steps=thresholds(("green", None), ("orange", 50), ("red", 100))),
-        panel("stat", "Error budget left", f"Share of the 30-day availability error budget "
-              f"({budget * 100:g} % of requests may fail) still unspent, extrapolated from the 3-day error "
-              "ratio. Below 0 the SLO is broken.",
-              [prom(f"1 - job:slo_availability_errors:ratio_rate3d{{{j}}} / {budget}", "budget left")],
+        panel("stat", "Error budget left", "Share of each SLO's error budget (vigil.toml's [service.slo]: "
+              "availability = not 5xx, latency = faster than latency_threshold) still unspent over the SLO's "
+              "whole period (30 days by default), from the period's error ratio "
+              "(slo:period_error_budget_remaining:ratio). Below 0 the SLO is broken.",
+              [prom(f"slo:period_error_budget_remaining:ratio{{{slo}}}", "{{slo}}")],
               "percentunit", w=5, h=5, steps=thresholds(("red", None), ("orange", 0.25), ("green", 0.5))),
         panel("timeseries", "Request rate by status code", "Requests per second by HTTP status code.",
               [prom(f"sum by (http_response_status_code) (http_response_status_code:http_server_requests:rate5m{{{j}}})",
@@ -50,11 +49,11 @@ def build() -> dict:
         panel("piechart", "Status code distribution", "Responses by status code over the dashboard's time range.",
               [prom(f"sum by (http_response_status_code) (increase(http_server_request_duration_seconds_count"
                     f"{{{raw}}}[$__range]))", "{{http_response_status_code}}", instant=True)], "short", w=8),
-        panel("timeseries", "SLO burn rate", "How fast the availability error budget burns: 1 = exactly on "
-              "budget for 30 days; 14.4 over 1 h (and 5 m) pages, 6 over 6 h (and 30 m) pages.",
-              [prom(f"job:slo_availability_errors:ratio_rate5m{{{j}}} / {budget}", "5m"),
-               prom(f"job:slo_availability_errors:ratio_rate1h{{{j}}} / {budget}", "1h"),
-               prom(f"job:slo_availability_errors:ratio_rate6h{{{j}}} / {budget}", "6h")], "short", w=16,
+        panel("timeseries", "SLO burn rate", "How fast each SLO's error budget burns (error ratio / budget): "
+              "1 = spending exactly the budget over the period; 14.4 over 1 h (and 5 m) or 6 over 6 h (and 30 m) "
+              "pages (ErrorBudgetBurnFast, LatencyBudgetBurnFast).",
+              [prom(f"slo:sli_error:ratio_rate{w}{{{slo}}} / on (job, slo) slo:error_budget:ratio{{{slo}}}",
+                    f"{{{{slo}}}} {w}") for w in ("5m", "1h", "6h")], "short", w=16,
               steps=thresholds(("green", None), ("orange", 6), ("red", 14.4))),
         row("Routes"),
         panel("timeseries", "Requests by route", "Requests per second per route template "

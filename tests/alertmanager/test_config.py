@@ -72,6 +72,18 @@ def test_commented_pagerduty_block_loads_when_switched_on(tmp_path):
     ({"alertname": "Watchdog", "severity": "info", "service": "prometheus"}, "heartbeat"),
     ({"alertname": "AlertmanagerNotificationsFailing", "severity": "warning", "service": "alertmanager",
       "integration": "slack"}, "escalation,warning"),
+    # So does a broken path from Prometheus to one of its Alertmanagers (delivered by the others).
+    ({"alertname": "PrometheusAlertmanagerErrors", "severity": "warning", "service": "prometheus",
+      "alertmanager": "http://alertmanager-b:9093/api/v2/alerts"}, "escalation,warning"),
+    ({"alertname": "PrometheusNotificationsDropped", "severity": "warning", "service": "prometheus"},
+     "escalation,warning"),
+    # A failed reload pages the usual way.
+    ({"alertname": "PrometheusConfigReloadFailed", "severity": "critical", "service": "prometheus"}, "critical"),
+    # The SLO pages and tickets route by severity.
+    ({"alertname": "LatencyBudgetBurnFast", "severity": "critical", "service": "backend", "slo": "latency"},
+     "critical"),
+    ({"alertname": "LatencyBudgetBurnSlow", "severity": "warning", "service": "backend", "slo": "latency"},
+     "warning"),
 ])
 def test_route(labels, receiver):
     args = [f"{k}={v}" for k, v in labels.items()]

@@ -313,6 +313,16 @@ def test_prod_grafana_cookie_is_secure_and_snapshots_stay_local(prod):
     assert env["GF_SECURITY_COOKIE_SECURE"] == "true" and env["GF_SNAPSHOTS_EXTERNAL_ENABLED"] == "false"
 
 
+def test_prod_grafana_keeps_its_preinstalled_plugins_at_the_installed_version(dev, prod):
+    """Grafana 13.2 updates its preinstalled plugins on each restart unless [plugins] preinstall_auto_update is
+    false (Grafana's docs, "Plugin updates" of the Zipkin data source): production turns it off, the image pin holds."""
+    assert prod["services"]["grafana"]["environment"]["GF_PLUGINS_PREINSTALL_AUTO_UPDATE"] == "false"
+    assert "GF_PLUGINS_PREINSTALL_AUTO_UPDATE" not in dev["services"]["grafana"].get("environment", {})
+    # The same setting for the chart's Grafana (kube-prometheus-stack).
+    values = yaml.safe_load((ROOT / "deploy" / "kubernetes" / "values-kube-prometheus-stack.yaml").read_text())
+    assert values["grafana"]["grafana.ini"]["plugins"]["preinstall_auto_update"] is False
+
+
 def _collector_config() -> dict:
     return yaml.safe_load((ROOT / "otelcol" / "config.yaml").read_text())
 

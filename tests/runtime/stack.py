@@ -18,14 +18,14 @@ from harness.docker_engine import DockerEngine
 # Every service of the dev file except those without a locally buildable image (and profile bi): the
 # expected result of `up`, which compose.exclude.yml decides.
 INCLUDED = ["postgres", "redis", "prometheus", "alertmanager", "node-exporter", "postgres-exporter",
-            "redis-exporter", "backend", "loadgen", "alert-sink"]
+            "redis-exporter", "jaeger", "otel-collector", "backend", "loadgen", "alert-sink"]
 DEV = ["-f", "docker-compose.yml"]
 PROD = ["-f", "docker-compose.yml", "-f", "docker-compose.prod.yml"]
 EXCLUDE = ["-f", str(Path(__file__).with_name("compose.exclude.yml"))]
 # The prod overlay's own service without a buildable image (docker-socket-proxy), left out the same way.
 PROD_EXCLUDE = EXCLUDE + ["-f", str(Path(__file__).with_name("compose.exclude.prod.yml"))]
-PORT_VARS = ["GRAFANA_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "JAEGER_PORT", "BACKEND_PORT",
-             "ALERT_SINK_PORT", "SUPERSET_PORT"]
+PORT_VARS = ["GRAFANA_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "JAEGER_PORT", "OTLP_GRPC_PORT",
+             "OTLP_HTTP_PORT", "BACKEND_PORT", "ALERT_SINK_PORT", "SUPERSET_PORT"]
 
 
 def free_ports(n: int) -> list[int]:

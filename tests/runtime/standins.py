@@ -36,6 +36,8 @@ STANDINS = {
     "node-exporter": ("node-exporter", ["node_exporter"]),
     "postgres-exporter": ("postgres-exporter", ["postgres_exporter"]),
     "redis-exporter": ("redis-exporter", ["redis_exporter"]),
+    "jaeger": ("jaeger", ["jaeger"]),
+    "otel-collector": ("otel-collector", ["otelcol"]),
 }
 # Trimmed from the base and never unpacked by later apt-get installs (as Debian's slim images do).
 DPKG_EXCLUDES = """path-exclude /usr/share/doc/*

@@ -2,7 +2,7 @@
 the PostgreSQL roles, the secrets.
 
 Real programs: dockerd, Compose v2, and in containers PostgreSQL 15, redis-server, Prometheus 3, Alertmanager
-0.3x, node/postgres/redis exporters, the backend, loadgen and alert-sink images built from backend/Dockerfile.
+0.3x, node/postgres/redis exporters, Jaeger 2, the backend, loadgen and alert-sink images built from backend/Dockerfile.
 """
 from __future__ import annotations
 
@@ -64,6 +64,17 @@ def test_prometheus_scrapes_every_included_target_under_its_shipped_name(dev_sta
     for metric in ["pg_up", "redis_up"]:
         assert [r["value"][1] for r in dev_stack.query(metric)] == ["1"], (metric, seen)
     assert dev_stack.query('node_uname_info{job="node-exporter"}')
+
+
+def test_the_backends_traces_reach_jaeger(dev_stack, faulted):
+    """The demo's traffic (loadgen, 10 % sampled) reaches Jaeger over the shipped OTLP path, and Jaeger's
+    query API, published on JAEGER_PORT, finds the backend's traces."""
+    def traces():
+        code, body = http_get(dev_stack.host_url("JAEGER_PORT", "/api/traces?service=backend&limit=5&lookback=1h"))
+        return code == 200 and json.loads(body)["data"]
+    found = wait_for(traces, 120, "a trace of service backend in Jaeger")
+    spans = [span for trace in found for span in trace["spans"]]
+    assert any(span["operationName"].startswith(("GET ", "POST ")) for span in spans), spans[:3]
 
 
 def test_init_scripts_create_the_roles_and_grafanas_reader_only_reads(dev_stack, faulted):

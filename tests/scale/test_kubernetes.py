@@ -170,7 +170,12 @@ def test_values_wire_the_generated_objects():
     assert spec["ruleSelectorNilUsesHelmValues"] is False and spec["serviceMonitorSelectorNilUsesHelmValues"] is False
     config = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
     assert spec["evaluationInterval"] == config["global"]["evaluation_interval"]
-    assert spec["externalLabels"] == config["global"]["external_labels"]
+    # The same external labels as Compose, as literals: nothing substitutes ${VIGIL_ENVIRONMENT} in Helm values
+    # under the operator (the label, and Watchdog's text, would go empty).
+    assert spec["externalLabels"].keys() == config["global"]["external_labels"].keys()
+    assert spec["externalLabels"]["environment"] == generate.ENVIRONMENT
+    text = (OUT / "values-kube-prometheus-stack.yaml").read_text()
+    assert "${" not in text and "externalLabels.environment=" in text
     shipped_rw = yaml.safe_load((REPO / "prometheus" / "remote-write.yml").read_text())["remote_write"][0]
     rw, = spec["remoteWrite"]
     assert rw["name"] == shipped_rw["name"] and rw["url"].endswith("/api/v1/push")

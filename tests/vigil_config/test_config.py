@@ -28,7 +28,7 @@ CASES = {
     "unknown threshold": (lambda t: t.replace("[thresholds]\n", "[thresholds]\nhttp_5xx_ratio = 0.02\n"),
                           "unknown key 'http_5xx_ratio'", "http_5xx_ratio = 0.02"),
     "bad objective": (lambda t: t.replace("availability = 0.995", "availability = 99.5"),
-                      "availability = 99.5 must be a share between 0.5 and 1", "availability = 99.5"),
+                      "availability = 99.5 must be a share from 0.95 to below 1", "availability = 99.5"),
     "objective of 1": (lambda t: t.replace("latency_objective = 0.95", "latency_objective = 1"),
                        "latency_objective = 1 must be a share", "latency_objective = 1"),
     "duplicate name": (lambda t: t.replace('name = "shop"', 'name = "backend"'),

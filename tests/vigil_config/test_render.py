@@ -39,7 +39,7 @@ scrape = "otlp"
 [service.slo]
 availability = 0.99
 latency_threshold = 0.25
-latency_objective = 0.9
+latency_objective = 0.95
 '''
 
 
