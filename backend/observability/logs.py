@@ -44,6 +44,9 @@ def set_trace_ids(source) -> None:
     _trace_ids = source
 
 
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))  # the timestamp's tail, formatted once
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()
@@ -55,7 +58,7 @@ class JsonFormatter(logging.Formatter):
         second = int(created)
         if second != self._second:  # strftime once a second, not once a line
             self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((created - second) * 1000):03d}Z"
+        return self._prefix + _MILLIS[int((created - second) * 1000)]
 
     def entry(self, created: float, level: str, logger: str, message: str, ids=LOOK_UP_IDS) -> dict:
         """The fields every line starts with, plus the current request's ids.
