@@ -25,32 +25,20 @@ log = logging.getLogger("app")
 perf_counter = time.perf_counter
 
 
-class _GaugeValue:
-    """The in-flight gauge through its public API, where its value is not a MutexValue (multi-process mode):
-    ``with value._lock: value._value += 1`` calls its inc(), ``-= 1`` its dec()."""
-
-    def __init__(self, child):
-        self._lock = self
-        self._value = _Delta(child)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+_IN_FLIGHT: dict[str, set] = {}  # method -> the requests in flight (single-process mode)
 
 
-class _Delta:
+class _GaugeSet:
+    """The in-flight gauge through its public API (multi-process mode): add() is inc(), discard() is dec()."""
+
     def __init__(self, child):
         self.child = child
 
-    def __iadd__(self, amount):
-        self.child.inc(amount)
-        return self
+    def add(self, _request):
+        self.child.inc()
 
-    def __isub__(self, amount):
-        self.child.dec(amount)
-        return self
+    def discard(self, _request):
+        self.child.dec()
 
 
 def route_template(scope) -> str:
@@ -84,7 +72,7 @@ class ObservabilityMiddleware:
         self.tracer = tracer
         self.skip_paths = frozenset(skip_paths)
         self._children = {}  # (method, route, status as int) -> _series(): skips labels() lookups
-        self._active = {}  # method -> the in-flight gauge child's value
+        self._active = {}  # method -> the requests in flight (see _active_value)
 
     def _series(self, key):
         """The histogram child of (method, route, status) and, when this prometheus_client's layout is the
@@ -101,11 +89,19 @@ class ObservabilityMiddleware:
         return series
 
     def _active_value(self, method):
-        """The in-flight gauge child's value: inc(±1) on it is what Gauge.inc()/dec() do, minus two calls."""
+        """What a request joins while in flight: in single-process mode a set shared by every instance, whose
+        size the gauge child reports (set_function), so that entering and leaving are one set.add() and one
+        set.discard() (atomic, no lock to take). In multi-process mode the gauge's own inc() and dec()."""
         child = metrics.HTTP_ACTIVE_REQUESTS.labels(method)
-        value = getattr(child, "_value", None)
-        self._active[method] = value = value if type(value) is MutexValue else _GaugeValue(child)
-        return value
+        if type(getattr(child, "_value", None)) is MutexValue:
+            requests = _IN_FLIGHT.get(method)
+            if requests is None:
+                requests = _IN_FLIGHT[method] = set()
+                child.set_function(requests.__len__)
+        else:
+            requests = _GaugeSet(child)
+        self._active[method] = requests
+        return requests
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in self.skip_paths:
@@ -141,9 +137,10 @@ class ObservabilityMiddleware:
                 await send(message)
 
         span = self.tracer.start(scope, method) if self.tracer else None
-        active = self._active.get(method) or self._active_value(method)
-        with active._lock:  # MutexValue.inc(1), without the call
-            active._value += 1
+        active = self._active.get(method)
+        if active is None:  # (an empty set is falsy: no `or` here)
+            active = self._active_value(method)
+        active.add(send_wrapper)  # this request's own object
         start = perf_counter()
         error = None
         try:
@@ -161,19 +158,15 @@ class ObservabilityMiddleware:
             raise
         finally:
             duration = perf_counter() - start
-            with active._lock:
-                active._value -= 1
+            active.discard(send_wrapper)
             matched = scope.get("route")
             route = getattr(matched, "path", None)
             if not route or scope.get("root_path"):
                 route = route_template(scope)
             if self.access_log:  # before finish(): the span is still current, so the line gets its trace_id
-                logs.access(f"{method} {route} {status}",
-                            {"method": method, "route": route, "path": scope["path"],
-                             "status": status, "duration_ms": round(duration * 1000, 3)},
-                            logging.ERROR if status >= 500 else logging.INFO,
-                            # the span's own ids, with no lookup of the current context
-                            self.tracer.log_ids(span) if span is not None else logs.LOOK_UP_IDS)
+                # the span's own ids, with no lookup of the current context
+                logs.request_line(method, route, scope["path"], status, duration,
+                                  self.tracer.log_ids(span) if span is not None else logs.LOOK_UP_IDS)
             exemplar = self.tracer.finish(span, route, status, error) if span is not None else None
             key = (method, route, status)
             series = self._children.get(key) or self._series(key)
