@@ -1,14 +1,17 @@
-"""Overhead of Vigil's instrumentation against the uninstrumented app and three libraries.
+"""Overhead of Vigil's instrumentation against the uninstrumented app and its peers, against two baselines.
 
     make bench            (or: .venv/bin/python bench/instrumentation.py --duration 5 --rounds 3)
+    .venv/bin/python bench/instrumentation.py --only instructions --no-render --variants none-telemetry-off,metrics
 
+Every variant is given against the plain app with FastAPI's own telemetry ON (FastAPI's default) and OFF
+(the headline: instrument() switches it off, and the peers run with it off too).
 First table: instructions per request under valgrind's callgrind (bench/callgrind.py),
-deterministic whatever else runs on the machine, and one /metrics render against
-prometheus_client's own. Second table: wall-clock req/s with wrk. Each variant of bench/app.py runs in its own uvicorn process (one worker, pinned to
-CPU 0 when taskset exists) while wrk loads it from CPU 1. Variants are interleaved
-round by round so drift on the machine hits them alike; the table shows the median
-req/s of the rounds and the ratio to the uninstrumented app. A second table times
-GET /metrics on the reference backend after the load generator has filled its series.
+deterministic whatever else runs on the machine, then one /metrics render against
+prometheus_client's own at three sizes. Second table: wall-clock req/s with wrk. Each variant of bench/app.py
+runs in its own uvicorn process (one worker, pinned to CPU 0 when taskset exists) while wrk loads it from
+CPU 1. Variants are interleaved round by round so drift on the machine hits them alike; the table shows the
+median req/s of the rounds. Then GET /metrics is timed on the reference backend after the load generator has
+filled its series, and both measures close side by side.
 """
 from __future__ import annotations
 
