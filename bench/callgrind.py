@@ -97,19 +97,31 @@ def per_request(variant: str, n1: int, n2: int, warmup: int, env: dict) -> float
     return (high - low) / (n2 - n1)
 
 
-def render_ir(renderer: str, count: int) -> int:
-    """Total instructions of bench/render.py rendering /metrics ``count`` times."""
+def _render_argv(renderer: str, count: int, tenants: int) -> list[str]:
     from harness import venv_bin
+
+    # -P: bench/ (where app.py is the benchmark's app) must not shadow the backend's `app` package.
+    return [venv_bin("python"), "-P", str(ROOT / "bench" / "render.py"), renderer, str(count), str(tenants)]
+
+
+def render_lines(tenants: int) -> int:
+    """Lines of bench/render.py's /metrics page with ``tenants`` tenants (no valgrind)."""
+    out = subprocess.run(_render_argv("lines", 0, tenants), check=True, capture_output=True, text=True,
+                         env={**os.environ, **SAME_START}).stdout
+    return int(out.split()[-1])
+
+
+def render_ir(renderer: str, count: int, tenants: int = 4) -> int:
+    """Total instructions of bench/render.py rendering /metrics ``count`` times."""
 
     with tempfile.TemporaryDirectory(prefix="vigil-callgrind-") as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        # -P: bench/ (where app.py is the benchmark's app) must not shadow the backend's `app` package.
-        subprocess.run(_valgrind(out, [venv_bin("python"), "-P", str(ROOT / "bench" / "render.py"), renderer,
-                                       str(count)]), check=True, env={**os.environ, **SAME_START})
+        subprocess.run(_valgrind(out, _render_argv(renderer, count, tenants)), check=True,
+                       env={**os.environ, **SAME_START})
         return _ir(out)
 
 
-def per_render(renderer: str, k1: int = 2, k2: int = 6) -> float:
+def per_render(renderer: str, tenants: int = 4, k1: int = 1, k2: int = 3) -> float:
     with ThreadPoolExecutor(2) as pool:
-        low, high = pool.map(lambda k: render_ir(renderer, k), (k1, k2))
+        low, high = pool.map(lambda k: render_ir(renderer, k, tenants), (k1, k2))
     return (high - low) / (k2 - k1)

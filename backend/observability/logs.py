@@ -8,6 +8,7 @@ names that look like secrets, which are dropped.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,8 +20,8 @@ from .context import request_id, tenant
 try:  # orjson encodes a log line some 20x faster than the json module; optional
     import orjson
 
-    def _dumps(entry: dict) -> bytes:
-        return orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    # A partial, not a def: called in C, one Python frame less per line.
+    _dumps = functools.partial(orjson.dumps, default=str, option=orjson.OPT_APPEND_NEWLINE)
 except ImportError:  # pragma: no cover - exercised where orjson is not installed
     _encode = json.JSONEncoder(default=str).encode
 
@@ -44,6 +45,9 @@ def set_trace_ids(source) -> None:
     _trace_ids = source
 
 
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))  # the timestamp's tail, formatted once
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()
@@ -55,7 +59,7 @@ class JsonFormatter(logging.Formatter):
         second = int(created)
         if second != self._second:  # strftime once a second, not once a line
             self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((created - second) * 1000):03d}Z"
+        return self._prefix + _MILLIS[int((created - second) * 1000)]
 
     def entry(self, created: float, level: str, logger: str, message: str, ids=LOOK_UP_IDS) -> dict:
         """The fields every line starts with, plus the current request's ids.
@@ -138,6 +142,49 @@ def access(message: str, fields: dict, level: int = logging.INFO, ids=LOOK_UP_ID
             pass  # stdout gone: nothing to tell
     else:
         access_logger.log(level, message, extra=fields)
+
+
+def request_line(method: str, route: str, path: str, status: int, duration: float, ids=LOOK_UP_IDS) -> None:
+    """The middleware's access line: exactly ``access(f"{method} {route} {status}", {"method": ..., "route": ...,
+    "path": ..., "status": ..., "duration_ms": round(duration * 1000, 3)}, level, ids)``, with the level error
+    for a 5xx answer. On the direct path it builds the line's dict in one go, in the same key order as entry()
+    then update(): three Python calls and a dict fewer per request."""
+    level = logging.ERROR if status >= 500 else logging.INFO
+    handlers = _root.handlers
+    if (len(handlers) == 1 and type(handlers[0]) is LineHandler and not handlers[0].filters
+            and type(handlers[0].formatter) is JsonFormatter and not access_logger.handlers
+            and not access_logger.filters and access_logger.propagate and access_logger.isEnabledFor(level)):
+        handler = handlers[0]
+        fmt = handler.formatter
+        created = time.time()
+        second = int(created)
+        if second != fmt._second:
+            fmt._timestamp(created)
+        entry = {"timestamp": fmt._prefix + _MILLIS[int((created - second) * 1000)],
+                 "level": "info" if level == logging.INFO else "error", "logger": "access",
+                 "message": f"{method} {route} {status}", "service": fmt.service}
+        rid = request_id.get()
+        if rid:
+            entry["request_id"] = rid
+        who = tenant.get()
+        if who:
+            entry["tenant"] = who
+        if ids is LOOK_UP_IDS:
+            ids = _trace_ids() if _trace_ids is not None else None
+        if ids:
+            entry["trace_id"], entry["span_id"] = ids
+        entry["method"] = method
+        entry["route"] = route
+        entry["path"] = path
+        entry["status"] = status
+        entry["duration_ms"] = round(duration * 1000, 3)
+        try:
+            os.write(handler.fd, _dumps(entry))
+        except OSError:
+            pass  # stdout gone: nothing to tell
+    else:
+        access(f"{method} {route} {status}", {"method": method, "route": route, "path": path, "status": status,
+                                              "duration_ms": round(duration * 1000, 3)}, level, ids)
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

@@ -29,6 +29,9 @@ import time
 from random import getrandbits
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.context.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -66,6 +69,14 @@ class _AsgiHeaders(Getter):
 
 
 _getter = _AsgiHeaders()
+
+
+def _context_var():
+    """The ContextVar behind OpenTelemetry's current context when it is the SDK's default runtime context, else
+    None. Through it a root span is made current with one set() and ended with one reset(): what attach() and
+    detach() do, minus their five Python calls."""
+    runtime = getattr(context, "_RUNTIME_CONTEXT", None)
+    return runtime._current_context if type(runtime) is ContextVarsRuntimeContext else None
 
 
 class _ChosenTraceIds(RandomIdGenerator):
@@ -138,6 +149,7 @@ class ServerTracer:
         self._bound = TraceIdRatioBased(ratio).bound if ratio is not None and ids is not None else None
         self._ids = ids
         self._fields = frozenset(f.encode() for f in propagate.get_global_textmap().fields)
+        self._var = _context_var()
 
     def start(self, scope, method: str):
         headers = scope["headers"]
@@ -159,7 +171,13 @@ class ServerTracer:
             span = self._tracer.start_span(method, kind=_SERVER)
         else:
             span = _UnsampledRoot(trace_id, getrandbits(64) or 1)
-        return span, context.attach(trace.set_span_in_context(span)), method, scope
+        var = self._var
+        if var is None:
+            return span, context.attach(trace.set_span_in_context(span)), method, scope
+        current = var.get()  # = trace.set_span_in_context(span) + context.attach(), as set_value() builds it
+        values = current.copy()
+        values[_SPAN_KEY] = span
+        return span, var, method, scope, var.set(Context(values))
 
     @staticmethod
     def log_ids(handle):
@@ -168,9 +186,15 @@ class ServerTracer:
 
     def finish(self, handle, route: str, status: int, error: BaseException | None):
         """End the span; return an exemplar for the latency histogram when sampled."""
-        span, token, method, scope = handle
-        context.detach(token)
-        if not span.is_recording():  # not sampled: nothing to name, nothing to export
+        span, token, method, scope = handle[:4]
+        if token is self._var:  # made current by start()'s own set(): reset it, as context.detach() would
+            try:
+                token.reset(handle[4])
+            except Exception:  # detach() logs and goes on (a context that moved between tasks)
+                context.detach(handle[4])
+        else:
+            context.detach(token)
+        if type(span) is _UnsampledRoot or not span.is_recording():  # not sampled: nothing to name or export
             return None
         # url.path is kept (it is what was asked for); the query string is not (it may hold secrets).
         attributes = {"http.request.method": method, "url.path": scope["path"],
