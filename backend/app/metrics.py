@@ -12,8 +12,8 @@ from . import genai
 # No `*_created` series (the observability package does the same for its own metrics).
 disable_created_metrics()
 
-# LLM calls and workflows take seconds, not milliseconds. 0.3/0.8/1.5/3 s and 300 s are the
-# boundaries the design documents alert on (docs/seeds.md).
+# Agent steps and workflows take seconds, not milliseconds. 0.3/0.8/1.5/3 s and 300 s are the
+# boundaries the design documents alert on (docs/seeds.md). LLM calls use the GenAI conventions' buckets (genai.py).
 SLOW_BUCKETS = (0.05, 0.1, 0.25, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 
 # --- workflows and agents --------------------------------------------------
