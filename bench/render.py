@@ -12,7 +12,7 @@ import sys
 
 from prometheus_client import REGISTRY, generate_latest
 
-from app import metrics as app_metrics  # the backend folder is on PYTHONPATH (bench/callgrind.py)
+from app import genai, metrics as app_metrics  # the backend folder is on PYTHONPATH (bench/callgrind.py)
 from app.domain.catalog import AGENTS, MODELS
 from observability import metrics
 from observability.exposition import render_text
@@ -37,10 +37,13 @@ def fill(tenants: int = len(TENANTS)) -> None:
         app_metrics.LLM_REQUESTS.labels(model.provider, model.name, agent, tenant, "ok").inc()
         app_metrics.LLM_COST.labels(model.provider, model.name, agent, tenant).inc(0.001 * i)
     for model, intent in itertools.product(MODELS.values(), INTENTS):
-        app_metrics.LLM_DURATION.labels(model.provider, model.name, intent).observe(0.7)
+        app_metrics.LLM_OPERATION_DURATION.labels("chat", genai.provider_name(model.provider), model.name, "",
+                                                  intent).observe(0.7)
     for model in MODELS.values():
-        app_metrics.LLM_TOKENS.labels(model.provider, model.name, "input").inc(100)
-        app_metrics.LLM_TOKENS.labels(model.provider, model.name, "output").inc(50)
+        app_metrics.LLM_TOKEN_USAGE.labels("chat", genai.provider_name(model.provider), model.name,
+                                           "input").observe(100)
+        app_metrics.LLM_TOKEN_USAGE.labels("chat", genai.provider_name(model.provider), model.name,
+                                           "output").observe(50)
     for agent, tenant in itertools.product(AGENTS, names):
         app_metrics.AGENT_EXECUTIONS.labels(agent, tenant, "ok").inc()
         app_metrics.AGENT_DURATION.labels(agent).observe(1.5)

@@ -7,11 +7,13 @@ client input. ``multiprocess_mode`` only matters when PROMETHEUS_MULTIPROC_DIR i
 """
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+from . import genai
+
 # No `*_created` series (the observability package does the same for its own metrics).
 disable_created_metrics()
 
-# LLM calls and workflows take seconds, not milliseconds. 0.3/0.8/1.5/3 s and 300 s are the
-# boundaries the design documents alert on (docs/seeds.md).
+# Agent steps and workflows take seconds, not milliseconds. 0.3/0.8/1.5/3 s and 300 s are the
+# boundaries the design documents alert on (docs/seeds.md). LLM calls use the GenAI conventions' buckets (genai.py).
 SLOW_BUCKETS = (0.05, 0.1, 0.25, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 
 # --- workflows and agents --------------------------------------------------
@@ -30,16 +32,28 @@ AGENT_DURATION = Histogram(
 
 # --- LLM calls -------------------------------------------------------------
 LLM_REQUESTS = Counter(
-    "llm_requests_total", "Calls to an LLM provider (cache hits included).",
+    "llm_requests_total", "Calls to an LLM provider (cache hits included; Vigil extension).",
     ["provider", "model", "agent", "tenant", "status"])
-LLM_TOKENS = Counter(
-    "llm_tokens_total", "Tokens billed by LLM providers.", ["provider", "model", "direction"])
+# GenAI semantic conventions (version pinned in app/genai.py): gen_ai.client.token.usage and
+# gen_ai.client.operation.duration as Prometheus names them after OTLP translation, with the conventions'
+# attributes as labels and their advised bucket boundaries. gen_ai_provider_name carries the well-known
+# values (gcp.gemini, openai, anthropic) from genai.provider_name(); the Vigil extensions below (requests,
+# cost, cache, errors) and the circuit breakers keep `provider` = the app's own provider name (google, ...).
+LLM_TOKEN_USAGE = Histogram(
+    "gen_ai_client_token_usage", "Number of input and output tokens used (gen_ai.client.token.usage).",
+    ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type"],
+    buckets=genai.TOKEN_USAGE_BUCKETS)
 LLM_COST = Counter(
-    "llm_cost_usd_total", "Money spent on LLM calls, in US dollars.",
+    "llm_cost_usd_total", "Money spent on LLM calls, in US dollars (Vigil extension: no cost in the GenAI "
+    "conventions).",
     ["provider", "model", "agent", "tenant"])
-LLM_DURATION = Histogram(
-    "llm_request_duration_seconds", "Latency of LLM provider calls.", ["provider", "model", "intent"],
-    buckets=SLOW_BUCKETS)
+# error_type is "" on success (the conventions set error.type only on failure; prometheus_client needs every
+# label, and an empty label is no label in PromQL). intent is a Vigil extension label kept for the
+# "LLM latency p95 by intent" panel (seed 001's latency by intent).
+LLM_OPERATION_DURATION = Histogram(
+    "gen_ai_client_operation_duration_seconds", "GenAI operation duration (gen_ai.client.operation.duration).",
+    ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type", "intent"],
+    buckets=genai.OPERATION_DURATION_BUCKETS)
 LLM_CACHE_LOOKUPS = Counter(
     "llm_cache_lookups_total", "Response-cache lookups before an LLM call.", ["provider", "result"])
 LLM_ERRORS = Counter(

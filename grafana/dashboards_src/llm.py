@@ -10,6 +10,10 @@ SAVINGS = {"mode": "absolute", "steps": [{"color": "red", "value": None}, {"colo
 
 def build() -> dict:
     s = 'job="$service", provider=~"$provider"'
+    # The GenAI conventions' metrics (gen_ai_client_token_usage, gen_ai_client_operation_duration_seconds) carry
+    # gen_ai_provider_name with the well-known values (gcp.gemini, ...): their own variable, so an app that only
+    # sends those two over OTLP lights these panels.
+    g = 'job="$service", gen_ai_provider_name=~"$gen_ai_provider"'
     j = 'job="$service"'
     ri = "$__rate_interval"
     breaker = [{"type": "value", "options": {
@@ -34,8 +38,10 @@ def build() -> dict:
         panel("piechart", "Cost by agent", "Share of spend per agent over the dashboard's time range.",
               [prom(f"sum by (agent) (increase(llm_cost_usd_total{{{s}}}[$__range]))", "{{agent}}",
                     instant=True)], "currencyUSD", w=8),
-        panel("timeseries", "Tokens per hour by model", "Billed tokens per hour (input + output), by model.",
-              [prom(f"sum by (model) (provider_model_direction:llm_tokens:increase1h{{{s}}})", "{{model}}")],
+        panel("timeseries", "Tokens per hour by model", "Tokens used per hour (input + output), by requested "
+              "model (gen_ai.client.token.usage).",
+              [prom(f"sum by (gen_ai_request_model) (provider_model_token_type:gen_ai_client_token_usage:increase1h"
+                    f"{{{g}}})", "{{gen_ai_request_model}}")],
               "short", w=8),
         panel("stat", "Cost in the last hour", "US dollars spent on LLM calls in the trailing hour.",
               [prom(f"sum(job:llm_cost_usd:increase1h{{{j}}})", "last hour")], "currencyUSD", w=4),
@@ -46,11 +52,14 @@ def build() -> dict:
         row("Calls, latency and errors"),
         panel("timeseries", "Calls per minute by agent", "LLM calls per minute (cache hits included), by agent.",
               [prom(f"sum by (agent) (rate(llm_requests_total{{{s}}}[{ri}])) * 60", "{{agent}}")], "reqpm", w=8),
-        panel("timeseries", "Latency p50 / p95 by provider", "LLM call latency percentiles per provider.",
-              [prom(f"histogram_quantile(0.5, sum by (provider, le) (rate(llm_request_duration_seconds_bucket"
-                    f"{{{s}}}[{ri}])))", "p50 {{provider}}"),
-               prom(f"histogram_quantile(0.95, sum by (provider, le) (rate(llm_request_duration_seconds_bucket"
-                    f"{{{s}}}[{ri}])))", "p95 {{provider}}")], "s", w=8),
+        panel("timeseries", "Latency p50 / p95 by provider", "LLM call latency percentiles per provider "
+              "(gen_ai.client.operation.duration).",
+              [prom(f"histogram_quantile(0.5, sum by (gen_ai_provider_name, le) "
+                    f"(rate(gen_ai_client_operation_duration_seconds_bucket{{{g}}}[{ri}])))",
+                    "p50 {{gen_ai_provider_name}}"),
+               prom(f"histogram_quantile(0.95, sum by (gen_ai_provider_name, le) "
+                    f"(rate(gen_ai_client_operation_duration_seconds_bucket{{{g}}}[{ri}])))",
+                    "p95 {{gen_ai_provider_name}}")], "s", w=8),
         panel("timeseries", "Error ratio by agent", "Failed LLM calls / all calls per agent (0 when none failed).",
               [prom(f"(sum by (agent) (rate(llm_requests_total{{{s}, status=\"error\"}}[{ri}])) or sum by (agent) "
                     f"(rate(llm_requests_total{{{s}}}[{ri}])) * 0) / sum by (agent) "
@@ -73,7 +82,7 @@ def build() -> dict:
               [prom(f"max by (provider) (circuit_breaker_state{{{s}}})", "{{provider}}")], "short", w=4,
               mappings=breaker, steps=thresholds(("green", None), ("orange", 1), ("red", 2))),
         panel("heatmap", "LLM latency histogram", "Distribution of LLM call latency over time (all providers).",
-              [prom(f"sum by (le) (increase(llm_request_duration_seconds_bucket{{{s}}}[{ri}]))", "{{le}}",
+              [prom(f"sum by (le) (increase(gen_ai_client_operation_duration_seconds_bucket{{{g}}}[{ri}]))", "{{le}}",
                     fmt="heatmap")], "s", w=16),
         panel("timeseries", "Circuit breaker transitions", "State changes of provider circuit breakers.",
               [prom(f"sum by (provider, to_state) (increase(circuit_breaker_transitions_total{{{s}}}[{ri}]))",
@@ -101,13 +110,19 @@ def build() -> dict:
               "call, per intent (1 h). TokenSavingsLow watches the total.",
               [prom(f"intent:router_context_tokens_saved:ratio_rate1h{{{j}}}", "{{intent}}")], "percentunit",
               w=8, lo=0, hi=1, steps=SAVINGS),
-        panel("timeseries", "LLM latency p95 by intent", "95th percentile of LLM call latency per routed intent.",
-              [prom(f"histogram_quantile(0.95, sum by (intent, le) (rate(llm_request_duration_seconds_bucket"
-                    f"{{{s}}}[{ri}])))", "{{intent}}")], "s", w=8),
+        panel("timeseries", "LLM latency p95 by intent", "95th percentile of LLM call latency per routed intent "
+              "(intent: a Vigil label on gen_ai.client.operation.duration, not in the conventions).",
+              [prom(f"histogram_quantile(0.95, sum by (intent, le) "
+                    f"(rate(gen_ai_client_operation_duration_seconds_bucket{{{g}}}[{ri}])))", "{{intent}}")],
+              "s", w=8),
     ]
     variables = [ds_var(), service_var(),
                  query_var("provider", "Provider", 'label_values(llm_requests_total{job="$service"}, provider)',
-                           "LLM providers to include.")]
+                           "LLM providers to include (Vigil's own metrics: cost, calls, errors, cache, breakers)."),
+                 query_var("gen_ai_provider", "GenAI provider",
+                           'label_values(gen_ai_client_operation_duration_seconds_count{job="$service"}, '
+                           'gen_ai_provider_name)',
+                           "gen.ai.provider.name values to include (token and latency panels: GenAI conventions).")]
     return dashboard("vigil-llm", "What do LLM calls cost and how do they behave? Spend against budget, "
                      "tokens, latency, errors, cache, routing and circuit breakers.", ["llm", "cost"], items,
                      variables)

@@ -42,7 +42,11 @@ def test_breaker_opens_fails_fast_half_opens_and_closes(backend_factory):
     # Open: the call fails fast without reaching the provider.
     wf = run_workflow(base, {**openai_only, "input": "fast"})
     assert wf["error_type"] == "circuit_open"
-    assert sample(scrape(base), "llm_errors_total", provider="openai", error_type="circuit_open") == 1
+    text = scrape(base)
+    assert sample(text, "llm_errors_total", provider="openai", error_type="circuit_open") == 1
+    # GenAI conventions: the failed call's duration carries error_type; no tokens for it.
+    assert sample(text, "gen_ai_client_operation_duration_seconds_count", gen_ai_operation_name="chat",
+                  gen_ai_provider_name="openai", error_type="circuit_open") == 1
     # The provider recovers; after the cool-down one trial call is let through and closes the breaker.
     request("PUT", base + "/api/admin/faults", {"providers": {"openai": {"failure_rate": 0.0}},
                                                "duration_seconds": 120})
@@ -55,6 +59,12 @@ def test_breaker_opens_fails_fast_half_opens_and_closes(backend_factory):
     for old, new in (("closed", "open"), ("open", "half_open"), ("half_open", "closed")):
         assert sample(text, "circuit_breaker_transitions_total", provider="openai",
                       from_state=old, to_state=new) == 1, (old, new)
+    # A successful call: its duration without error_type (empty), its input and output tokens.
+    assert sample(text, "gen_ai_client_operation_duration_seconds_count", gen_ai_provider_name="openai",
+                  error_type="") >= 1
+    for token_type in ("input", "output"):
+        assert sample(text, "gen_ai_client_token_usage_sum", gen_ai_provider_name="openai",
+                      gen_ai_token_type=token_type) > 0, token_type
 
 
 def test_response_cache_in_redis_is_shared_across_restarts(backend_factory, redis_url):

@@ -363,14 +363,16 @@ class WorkflowRunner:
                 span.set_attribute("error.type", result["error_type"])
                 span.set_status(trace.StatusCode.ERROR, result["error_type"])
         metrics.LLM_REQUESTS.labels(provider, model.name, agent, tenant, result["status"]).inc()
-        metrics.LLM_DURATION.labels(provider, model.name, intent).observe(result["latency_s"])
+        metrics.LLM_OPERATION_DURATION.labels(genai.OPERATION_CHAT, genai.provider_name(provider), model.name,
+                                              result["error_type"] or "", intent).observe(result["latency_s"])
         if result["error_type"]:
             metrics.LLM_ERRORS.labels(provider, model.name, result["error_type"]).inc()
             log.error("LLM call failed", extra={"provider": provider, "model": model.name, "agent": agent,
                                                 "tenant": tenant, "workflow_id": workflow_id,
                                                 "error_type": result["error_type"]})
         else:
-            metrics.LLM_TOKENS.labels(provider, model.name, "input").inc(result["input_tokens"])
-            metrics.LLM_TOKENS.labels(provider, model.name, "output").inc(result["output_tokens"])
+            for token_type in ("input", "output"):
+                metrics.LLM_TOKEN_USAGE.labels(genai.OPERATION_CHAT, genai.provider_name(provider), model.name,
+                                               token_type).observe(result[f"{token_type}_tokens"])
             metrics.LLM_COST.labels(provider, model.name, agent, tenant).inc(result["cost_usd"])
         return result
