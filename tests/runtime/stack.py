@@ -28,30 +28,29 @@ PORT_VARS = ["GRAFANA_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "JAEGER_POR
              "OTLP_HTTP_PORT", "BACKEND_PORT", "ALERT_SINK_PORT", "SUPERSET_PORT"]
 
 
-def free_ports(n: int) -> list[int]:
+def free_ports(n: int, held: list[socket.socket]) -> list[int]:
+    """``n`` ports free on 127.0.0.1 now. Their sockets go to ``held`` (closed by the caller) so that the
+    ports of one call and the next never overlap."""
     socks = [socket.socket() for _ in range(n)]
+    held += socks
     for s in socks:
         s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    return [s.getsockname()[1] for s in socks]
 
 
-def free_range(n: int, attempts: int = 50) -> int:
-    """The first of ``n`` consecutive free ports."""
+def free_range(n: int, held: list[socket.socket], attempts: int = 50) -> int:
+    """The first of ``n`` consecutive free ports (their sockets go to ``held``)."""
     for _ in range(attempts):
-        first = free_ports(1)[0]
+        first = free_ports(1, held)[0]
         socks = []
         try:
-            for port in range(first, first + n):
+            for port in range(first + 1, first + n):
                 sock = socket.socket()
                 socks.append(sock)
                 sock.bind(("127.0.0.1", port))
+            held += socks
             return first
         except OSError:
-            continue
-        finally:
             for sock in socks:
                 sock.close()
     raise RuntimeError(f"no {n} consecutive free ports")
@@ -61,11 +60,17 @@ BACKEND_REPLICAS = 3  # the scale-out test's `--scale backend=3`
 
 
 def host_ports() -> dict[str, str]:
-    """Free host ports for every published port. The backend publishes BACKEND_PORT..BACKEND_PORT_LAST (one
-    port per replica): a free range wide enough for the scale-out test's replicas."""
-    ports = dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS)))))
-    first = free_range(BACKEND_REPLICAS)
-    ports["BACKEND_PORT"], ports["BACKEND_PORT_LAST"] = str(first), str(first + BACKEND_REPLICAS - 1)
+    """Free host ports for every published port, none shared. The backend publishes a range,
+    BACKEND_PORT..BACKEND_PORT_LAST: one port per replica of the scale-out test and two spare, because Docker
+    moves a replica on to the range's next port when a program on the host took one meanwhile."""
+    held: list[socket.socket] = []
+    try:
+        ports = dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS), held))))
+        first = free_range(BACKEND_REPLICAS + 2, held)
+    finally:
+        for sock in held:
+            sock.close()
+    ports["BACKEND_PORT"], ports["BACKEND_PORT_LAST"] = str(first), str(first + BACKEND_REPLICAS + 1)
     return ports
 
 
@@ -130,6 +135,11 @@ class Stack:
         return self.compose(*args, check=check, input=input, timeout=120)
 
     def host_url(self, port_var: str, path: str = "") -> str:
+        """A published port's URL. The backend's is the port Docker gave its (first) container, one of
+        BACKEND_PORT..BACKEND_PORT_LAST, not necessarily the first."""
+        if port_var == "BACKEND_PORT":
+            address = self.compose("port", "backend", "8000").stdout.strip()  # 127.0.0.1:<port>
+            return f"http://{address}{path}"
         return f"http://127.0.0.1:{self.env[port_var]}{path}"
 
     def query(self, promql: str) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -23,8 +24,11 @@ FAULT = {"http_error_rate": 0.5, "duration_seconds": 900}
 def put_fault(stack) -> int:
     req = urllib.request.Request(stack.host_url("BACKEND_PORT", "/api/admin/faults"), method="PUT",
                                  data=json.dumps(FAULT).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return r.status
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:  # name the server that answered: the backend, or a port mix-up
+        raise AssertionError(f"PUT {req.full_url}: {e.code} {e.read()[:300]!r} (Server: {e.headers.get('server')})")
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +156,7 @@ def test_scaled_backends_are_each_published_found_by_dns_and_scraped(dev_stack, 
         ips = {net["IPAddress"] for c in backends for net in c["NetworkSettings"]["Networks"].values()}
         published = sorted(int(b["HostPort"]) for c in backends for b in c["NetworkSettings"]["Ports"]["8000/tcp"])
         first, last = int(dev_stack.env["BACKEND_PORT"]), int(dev_stack.env["BACKEND_PORT_LAST"])
-        assert published == list(range(first, last + 1))
+        assert len(set(published)) == BACKEND_REPLICAS and first <= published[0] and published[-1] <= last, published
         for port in published:  # each replica answers on its own host port
             assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200, port
 
