@@ -11,6 +11,7 @@ import re
 import time
 from bisect import bisect_left
 
+from prometheus_client.samples import Exemplar
 from prometheus_client.values import MutexValue
 
 from . import logs, metrics
@@ -84,8 +85,9 @@ class ObservabilityMiddleware:
         fast = (None not in parts and len(parts[1]) == len(parts[2]) and parts[2][-1] == float("inf")
                 and all(type(v) is MutexValue for v in (parts[0], *parts[1])))
         # Single-process values (MutexValue) are incremented in place under their own lock, as their inc() does;
-        # multi-process ones (files) keep observe().
-        series = self._children[key] = (child, *parts) if fast else (child, None, None, None)
+        # multi-process ones (files) keep observe(). Last: the access line's message, made once per series.
+        message = f"{method} {route} {status}"
+        series = self._children[key] = (child, *parts, message) if fast else (child, None, None, None, message)
         return series
 
     def _active_value(self, method):
@@ -163,21 +165,32 @@ class ObservabilityMiddleware:
             route = getattr(matched, "path", None)
             if not route or scope.get("root_path"):
                 route = route_template(scope)
-            if self.access_log:  # before finish(): the span is still current, so the line gets its trace_id
-                # the span's own ids, with no lookup of the current context
-                logs.request_line(method, route, scope["path"], status, duration,
-                                  self.tracer.log_ids(span) if span is not None else logs.LOOK_UP_IDS)
-            exemplar = self.tracer.finish(span, route, status, error) if span is not None else None
             key = (method, route, status)
             series = self._children.get(key) or self._series(key)
-            if exemplar or series[1] is None:
+            if self.access_log:  # before finish(): the span is still current, so the line gets its trace_id
+                # the span's own ids (the first item of start()'s handle), with no lookup of the current context
+                logs.request_line(method, route, scope["path"], status, duration,
+                                  span[0] if span is not None else logs.LOOK_UP_IDS, series[4], rid)
+            exemplar = self.tracer.finish(span, route, status, error) if span is not None else None
+            if series[1] is None:
                 series[0].observe(duration, exemplar) if exemplar else series[0].observe(duration)
             else:  # Histogram.observe(): the sum, then the first bucket whose bound is >= duration
+                # Each under its own lock, as MutexValue.inc() does; acquire()/release() cost half a `with`.
                 value = series[1]
-                with value._lock:
+                lock = value._lock
+                lock.acquire()
+                try:
                     value._value += duration
+                finally:
+                    lock.release()
                 value = series[2][bisect_left(series[3], duration)]
-                with value._lock:
+                lock = value._lock
+                lock.acquire()
+                try:
                     value._value += 1
+                    if exemplar:  # what observe() stores: {"trace_id": 32 hex digits} passes its validation
+                        value._exemplar = Exemplar(exemplar, duration, time.time())
+                finally:
+                    lock.release()
             if token is not None:
                 request_id.reset(token)

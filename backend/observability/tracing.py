@@ -152,6 +152,8 @@ class ServerTracer:
         self._var = _context_var()
 
     def start(self, scope, method: str):
+        """Start the request's span and make it current. Returns the handle finish() takes; its first item is
+        the (trace_id, span_id) in hex to log, or None when unsampled (the middleware reads it, no call)."""
         headers = scope["headers"]
         # dict() and isdisjoint() run in C: a browser's dozen headers cost no more than two.
         if self._bound is None or not self._fields.isdisjoint(dict(headers)):
@@ -164,34 +166,31 @@ class ServerTracer:
             else:
                 span = self._tracer.start_span(method, context=parent, kind=_SERVER)
             token = context.attach(trace.set_span_in_context(span, parent))
-            return span, token, method, scope
+            return _sampled_ids(span), span, token, method, scope
         trace_id = getrandbits(128) or 1  # a root span: decide as TraceIdRatioBased will
         if trace_id & _LOW_64_BITS < self._bound:
             self._ids._next.trace_id = trace_id
             span = self._tracer.start_span(method, kind=_SERVER)
+            ids = _sampled_ids(span)
         else:
             span = _UnsampledRoot(trace_id, getrandbits(64) or 1)
+            ids = None
         var = self._var
         if var is None:
-            return span, context.attach(trace.set_span_in_context(span)), method, scope
+            return ids, span, context.attach(trace.set_span_in_context(span)), method, scope
         current = var.get()  # = trace.set_span_in_context(span) + context.attach(), as set_value() builds it
         values = current.copy()
         values[_SPAN_KEY] = span
-        return span, var, method, scope, var.set(Context(values))
-
-    @staticmethod
-    def log_ids(handle):
-        """current_ids() for the request's own span, without looking up the current context."""
-        return _sampled_ids(handle[0])
+        return ids, span, var, method, scope, var.set(Context(values))
 
     def finish(self, handle, route: str, status: int, error: BaseException | None):
         """End the span; return an exemplar for the latency histogram when sampled."""
-        span, token, method, scope = handle[:4]
+        ids, span, token, method, scope = handle[:5]
         if token is self._var:  # made current by start()'s own set(): reset it, as context.detach() would
             try:
-                token.reset(handle[4])
+                token.reset(handle[5])
             except Exception:  # detach() logs and goes on (a context that moved between tasks)
-                context.detach(handle[4])
+                context.detach(handle[5])
         else:
             context.detach(token)
         if type(span) is _UnsampledRoot or not span.is_recording():  # not sampled: nothing to name or export
@@ -215,7 +214,7 @@ class ServerTracer:
         span.end()
         if not self._exemplars:
             return None
-        return {"trace_id": format(span.get_span_context().trace_id, "032x")}
+        return {"trace_id": ids[0] if ids else format(span.get_span_context().trace_id, "032x")}
 
 
 class ExportComplaints(logging.Filter):

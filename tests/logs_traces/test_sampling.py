@@ -48,7 +48,11 @@ client.get("/work", headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c
 client.get("/work", headers={"traceparent": "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"})
 spans = [{"name": s.name, "trace_id": format(s.context.trace_id, "032x"), "span_id": format(s.context.span_id, "016x"),
           "parent": format(s.parent.span_id, "016x") if s.parent else None} for s in exporter.get_finished_spans()]
-print("RESULT " + json.dumps({"seen": seen, "spans": spans}), flush=True)
+from prometheus_client import REGISTRY
+from prometheus_client.openmetrics.exposition import generate_latest
+exemplars = [line.split(b"trace_id=\"")[1][:32].decode() for line in generate_latest(REGISTRY).splitlines()
+             if line.startswith(b"http_server_request_duration_seconds_bucket") and b" # " in line]
+print("RESULT " + json.dumps({"seen": seen, "spans": spans, "exemplars": exemplars}), flush=True)
 '''
 
 
@@ -59,7 +63,9 @@ def run(ratio: str) -> dict:
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT "):])
+    result["access"] = [json.loads(line) for line in out.stdout.splitlines() if '"logger":"access"' in line]
+    return result
 
 
 def test_unsampled_requests_carry_their_trace_id_and_sampled_ones_are_the_sdks():
@@ -88,3 +94,13 @@ def test_unsampled_requests_carry_their_trace_id_and_sampled_ones_are_the_sdks()
     assert sampled_parent["sampled"]
     assert servers["1af7651916cd43dd8448eb211c80319c"]["parent"] == "c7ad6b7169203331"
     assert set(servers) == {r["trace_id"] for r in seen if r["sampled"]}
+    # Each request's access line carries its span's ids when sampled, none otherwise (the middleware takes them
+    # from start()'s handle, not from the current context).
+    assert len(result["access"]) == len(seen)
+    for r, line in zip(seen, result["access"]):
+        assert (line.get("trace_id"), line.get("span_id")) == ((r["trace_id"], r["span_id"]) if r["sampled"]
+                                                               else (None, None))
+    # The latency histogram's exemplars (written in place by the middleware, as observe() would) point at
+    # sampled traces only, the last sampled request's among them.
+    assert result["exemplars"] and set(result["exemplars"]) <= set(servers)
+    assert [r for r in seen if r["sampled"]][-1]["trace_id"] in result["exemplars"]
