@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -112,6 +113,32 @@ def test_a_service_added_to_vigil_toml_alone_reaches_every_generic_file(tmp_path
         assert result.returncode == 0, result.stdout + result.stderr
     cases = yaml.safe_load((prom / "tests/generic/services.test.yml").read_text())["tests"]
     assert any(s["series"] == 'up{job="shop", instance="shop:8000"}' for c in cases for s in c["input_series"])
+
+
+def test_the_reference_service_renamed_in_vigil_toml_alone_leaves_no_job_backend_in_any_query(tmp_path):
+    """The `job="backend"` of the committed rules and Kubernetes objects is vigil.toml's service name, rendered:
+    rename the service there (its Compose service keeps its name) and no rendered matcher, job or label names
+    "backend" any more; the renamed rules still pass their generated promtool unit tests."""
+    root = copy(tmp_path)
+    toml = (root / "vigil.toml").read_text()
+    renamed = toml.replace('name = "backend" ', 'name = "orders" \ncompose_service = "backend"', 1)
+    assert renamed != toml
+    (root / "vigil.toml").write_text(renamed)
+    assert render(root).returncode == 0
+    named = re.compile(r'job\s*(?:=~?|!~?)\s*\\?"[^"]*\bbackend\b|job_name: *"?backend\b|\bjob: *"?backend\b')
+    # Every rendered rule, test and object (they say GENERATED), and every dashboard (JSON has no comment).
+    rendered = [p for part in ("prometheus", "deploy/kubernetes") for p in sorted((root / part).rglob("*"))
+                if p.is_file() and "GENERATED" in p.read_text()[:300]] + sorted(root.glob("grafana/dashboards/**/*.json"))
+    assert len(rendered) >= 15, rendered
+    left = {str(p.relative_to(root)): m for p in rendered for m in named.findall(p.read_text())}
+    assert not left, left
+    slo = (root / "prometheus/rules/generic/slo.yml").read_text()
+    assert 'http_server_request_duration_seconds_count{job="orders"}' in slo
+    prom = root / "prometheus"
+    for test in ("tests/generic/services.test.yml", "tests/generic/slo.test.yml"):
+        result = subprocess.run([binary("promtool"), "test", "rules", test], cwd=prom, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_stale_rendered_file_is_named(tmp_path):
