@@ -71,6 +71,7 @@ class ObservabilityMiddleware:
         self.access_log = access_log
         self.request_ids = request_ids or access_log
         self.tracer = tracer
+        self._watched = frozenset({b"x-request-id", *tracer.fields}) if tracer is not None else frozenset()
         self.skip_paths = frozenset(skip_paths)
         self._children = {}  # (method, route, status as int) -> _series(): skips labels() lookups
         self._active = {}  # method -> the requests in flight (see _active_value)
@@ -114,13 +115,25 @@ class ObservabilityMiddleware:
         status = 500
         started = False
         token = None
+        remote = None  # whether a trace context came in the headers (None: the tracer looks itself)
         if self.request_ids:
             rid = None
-            for name, value in scope["headers"]:
-                if name == b"x-request-id":
-                    candidate = value.decode("latin-1")
-                    rid = candidate if _VALID_REQUEST_ID.match(candidate) else None
-                    break
+            if self.tracer is None:
+                for name, value in scope["headers"]:
+                    if name == b"x-request-id":
+                        candidate = value.decode("latin-1")
+                        rid = candidate if _VALID_REQUEST_ID.match(candidate) else None
+                        break
+            else:  # one pass for both: the request id, and the propagator's fields (traceparent...)
+                remote = False
+                watched = self._watched
+                for name, value in scope["headers"]:
+                    if name in watched:
+                        if name != b"x-request-id":
+                            remote = True
+                        elif rid is None:  # the first X-Request-ID, as above
+                            candidate = value.decode("latin-1")
+                            rid = candidate if _VALID_REQUEST_ID.match(candidate) else ""
             rid = rid or os.urandom(16).hex()  # 4x cheaper than uuid4().hex
             token = request_id.set(rid)
             rid_header = (b"x-request-id", rid.encode())
@@ -138,7 +151,7 @@ class ObservabilityMiddleware:
                     status, started = message["status"], True
                 await send(message)
 
-        span = self.tracer.start(scope, method) if self.tracer else None
+        span = self.tracer.start(scope, method, remote) if self.tracer else None
         active = self._active.get(method)
         if active is None:  # (an empty set is falsy: no `or` here)
             active = self._active_value(method)
@@ -171,7 +184,16 @@ class ObservabilityMiddleware:
                 # the span's own ids (the first item of start()'s handle), with no lookup of the current context
                 logs.request_line(method, route, scope["path"], status, duration,
                                   span[0] if span is not None else logs.LOOK_UP_IDS, series[4], rid)
-            exemplar = self.tracer.finish(span, route, status, error) if span is not None else None
+            if span is None:
+                exemplar = None
+            elif span[1] is None:  # an unsampled new trace: only its context to reset (see ServerTracer.start)
+                exemplar = None
+                try:
+                    span[2].reset(span[3])
+                except Exception:  # as context.detach() does: a context that moved between tasks, logged
+                    self.tracer.finish(span, route, status, error)
+            else:
+                exemplar = self.tracer.finish(span, route, status, error)
             if series[1] is None:
                 series[0].observe(duration, exemplar) if exemplar else series[0].observe(duration)
             else:  # Histogram.observe(): the sum, then the first bucket whose bound is >= duration

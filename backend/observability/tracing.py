@@ -16,7 +16,7 @@ template, make it current (so child spans and log lines see it), end it.
 
 An unreachable collector never slows a request: spans go to a bounded queue that a
 background thread drains; when the queue is full, spans are dropped, not waited on.
-That thread encodes them with otlp.py: the stock bytes for about 40 % of the instructions.
+That thread encodes them with otlp.py: the stock bytes for about a sixth of the instructions.
 Nor does it flood the logs: the exporter's complaints (an error line per failed batch, a warning per
 retry) become one WARNING line per EXPORT_WARNING_INTERVAL, counting what it held back.
 """
@@ -49,7 +49,7 @@ EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "op
 DEFAULT_RATIO = 0.1  # seed 004: sample 10 % of new traces; a sampled parent is always followed
 _SERVER = SpanKind.SERVER
 _CLIENT = SpanKind.CLIENT
-_LOW_64_BITS = (1 << 64) - 1  # the part of a trace id TraceIdRatioBased compares with its bound
+_INTERNAL = SpanKind.INTERNAL
 # The flags the SDK gives an unsampled root span: W3C level 2's "random trace id" bit where the API has it.
 _UNSAMPLED_ROOT = TraceFlags(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 
@@ -96,18 +96,21 @@ class _ChosenTraceIds(RandomIdGenerator):
 class _UnsampledRoot(NonRecordingSpan):
     """The span of a new trace that was not sampled: its ids, for whoever propagates them.
 
-    Its SpanContext (a tuple subclass built in Python, a third of this path's cost) is made
-    only when something asks: an outgoing call, a child span. Most requests do neither.
+    Made with the trace id's low 64 bits only, the ones the sampler compared. The high bits and the
+    span id are drawn, and its SpanContext (a tuple subclass built in Python) made, only when something
+    asks: an outgoing call, a child span. Most requests do neither. No Python __init__: made as
+    ``span = _UnsampledRoot(); span._low = low``, half the cost of a call with arguments.
     """
 
-    def __init__(self, trace_id: int, span_id: int):  # no super().__init__(): it takes a built context
-        self._ids = (trace_id, span_id)
-        self._made = None
+    __init__ = object.__init__
+    _made = None
 
     def get_span_context(self) -> SpanContext:
-        if self._made is None:  # two threads may race here: both build the same value
-            self._made = SpanContext(*self._ids, False, _UNSAMPLED_ROOT)
-        return self._made
+        made = self._made
+        if made is None:  # setdefault: two threads racing here both get the first one's ids
+            made = self.__dict__.setdefault("_made", SpanContext(
+                (getrandbits(64) << 64 | self._low) or 1, getrandbits(64) or 1, False, _UNSAMPLED_ROOT))
+        return made
 
     def __repr__(self) -> str:
         return f"_UnsampledRoot({self.get_span_context()!r})"
@@ -120,6 +123,14 @@ def _sampled_ids(span):
     if ctx.trace_flags & 1:  # sampled (the invalid span has flags 0)
         return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
     return None
+
+
+def _reset(var, token) -> None:
+    """``var.reset(token)``, as context.detach() does it: a failure is logged, not raised."""
+    try:
+        var.reset(token)
+    except Exception:  # a context that moved between tasks
+        context.detach(token)
 
 
 def current_ids():
@@ -151,49 +162,65 @@ class ServerTracer:
         self._fields = frozenset(f.encode() for f in propagate.get_global_textmap().fields)
         self._var = _context_var()
 
-    def start(self, scope, method: str):
-        """Start the request's span and make it current. Returns the handle finish() takes; its first item is
-        the (trace_id, span_id) in hex to log, or None when unsampled (the middleware reads it, no call)."""
-        headers = scope["headers"]
-        # dict() and isdisjoint() run in C: a browser's dozen headers cost no more than two.
-        if self._bound is None or not self._fields.isdisjoint(dict(headers)):
-            parent = propagate.extract(headers, getter=_getter)
-            remote = trace.get_current_span(parent).get_span_context()
-            if self._bound is not None and remote.is_valid and not remote.trace_flags & 1:
+    @property
+    def fields(self) -> frozenset[bytes]:
+        """The header names the propagator reads (traceparent, tracestate, baggage), lower-case bytes."""
+        return self._fields
+
+    def start(self, scope, method: str, remote: bool | None = None):
+        """Start the request's span and make it current. ``remote``: whether the request's headers hold one of
+        ``fields`` (the middleware tells, from its own pass over them), None to look here.
+
+        Returns the handle finish() takes, ``(ids, span, ...)``: ids is the (trace_id, span_id) in hex to log, or
+        None when unsampled. An unsampled new trace, the common case, has ``span`` None and is ended by the
+        middleware itself with ``handle[2].reset(handle[3])`` (a ContextVar's reset, as context.detach() does),
+        without a call to finish()."""
+        if remote is None:  # dict() and isdisjoint() run in C: a browser's dozen headers cost no more than two
+            remote = not self._fields.isdisjoint(dict(scope["headers"]))
+        var = self._var
+        current = var.get() if var is not None else context.get_current()
+        if _SPAN_KEY in current:
+            # A span is current already (an outer instrumentation's server span): ours is its child, INTERNAL, and
+            # the headers are the outer one's business, as OpenTelemetry's own instrumentations nest.
+            span = self._tracer.start_span(method, context=current, kind=_INTERNAL)
+            return _sampled_ids(span), span, context.attach(trace.set_span_in_context(span, current)), method, scope
+        # The SDK's way: a custom sampler (no bound), a trace context in the headers, or no ContextVar of the
+        # SDK's to set.
+        if remote or self._bound is None or var is None:
+            parent = propagate.extract(scope["headers"], getter=_getter)
+            remote_ctx = trace.get_current_span(parent).get_span_context()
+            if self._bound is not None and remote_ctx.is_valid and not remote_ctx.trace_flags & 1:
                 # Parent not sampled: ParentBased drops the span; keep its trace id and state.
-                span = NonRecordingSpan(SpanContext(remote.trace_id, getrandbits(64) or 1, False,
-                                                    remote.trace_flags, remote.trace_state))
+                span = NonRecordingSpan(SpanContext(remote_ctx.trace_id, getrandbits(64) or 1, False,
+                                                    remote_ctx.trace_flags, remote_ctx.trace_state))
             else:
                 span = self._tracer.start_span(method, context=parent, kind=_SERVER)
             token = context.attach(trace.set_span_in_context(span, parent))
             return _sampled_ids(span), span, token, method, scope
-        trace_id = getrandbits(128) or 1  # a root span: decide as TraceIdRatioBased will
-        if trace_id & _LOW_64_BITS < self._bound:
-            self._ids._next.trace_id = trace_id
-            span = self._tracer.start_span(method, kind=_SERVER)
-            ids = _sampled_ids(span)
-        else:
-            span = _UnsampledRoot(trace_id, getrandbits(64) or 1)
-            ids = None
-        var = self._var
-        if var is None:
-            return ids, span, context.attach(trace.set_span_in_context(span)), method, scope
-        current = var.get()  # = trace.set_span_in_context(span) + context.attach(), as set_value() builds it
-        values = current.copy()
-        values[_SPAN_KEY] = span
-        return ids, span, var, method, scope, var.set(Context(values))
+        # A new trace: TraceIdRatioBased compares the trace id's low 64 bits with its bound; draw those first.
+        # Made current with one set() of the ContextVar (undone by one reset()): what trace.set_span_in_context()
+        # and context.attach() do, minus their Python calls.
+        low = getrandbits(64)
+        if low >= self._bound:
+            span = _UnsampledRoot()
+            span._low = low
+            return None, None, var, var.set(Context({**current, _SPAN_KEY: span}))
+        self._ids._next.trace_id = (getrandbits(64) << 64 | low) or 1
+        # The current context (no span in it) as the parent: the SDK need not look it up, three times.
+        span = self._tracer.start_span(method, context=current, kind=_SERVER)
+        return _sampled_ids(span), span, var, method, scope, var.set(Context({**current, _SPAN_KEY: span}))
 
     def finish(self, handle, route: str, status: int, error: BaseException | None):
         """End the span; return an exemplar for the latency histogram when sampled."""
+        if handle[1] is None:  # an unsampled new trace (the middleware ends those itself, see start())
+            _reset(handle[2], handle[3])
+            return None
         ids, span, token, method, scope = handle[:5]
         if token is self._var:  # made current by start()'s own set(): reset it, as context.detach() would
-            try:
-                token.reset(handle[5])
-            except Exception:  # detach() logs and goes on (a context that moved between tasks)
-                context.detach(handle[5])
+            _reset(token, handle[5])
         else:
             context.detach(token)
-        if type(span) is _UnsampledRoot or not span.is_recording():  # not sampled: nothing to name or export
+        if not span.is_recording():  # not sampled: nothing to name or export
             return None
         # url.path is kept (it is what was asked for); the query string is not (it may hold secrets).
         attributes = {"http.request.method": method, "url.path": scope["path"],

@@ -46,13 +46,30 @@ for _ in range(200):
     client.get("/work")
 client.get("/work", headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"})
 client.get("/work", headers={"traceparent": "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01"})
+# X-Request-ID and traceparent together, in both orders: the middleware's one pass over the headers finds both.
+echoed = [client.get("/work", headers=h).headers["x-request-id"] for h in (
+    {"x-request-id": "req-42", "traceparent": "00-2af7651916cd43dd8448eb211c80319c-d7ad6b7169203331-01"},
+    {"traceparent": "00-3af7651916cd43dd8448eb211c80319c-e7ad6b7169203331-01", "x-request-id": "req-43"})]
+# Under an outer instrumentation's span (current before the middleware runs): the server span is its child.
+outer_tracer, outer = trace.get_tracer("outer"), []
+async def outer_app(scope, receive, send):
+    with outer_tracer.start_as_current_span("outer") as span:
+        ctx = span.get_span_context()
+        outer.append({"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x"),
+                      "sampled": bool(ctx.trace_flags & 1)})
+        await app(scope, receive, send)
+outer_client = TestClient(outer_app)
+for _ in range(20):
+    outer_client.get("/work")
 spans = [{"name": s.name, "trace_id": format(s.context.trace_id, "032x"), "span_id": format(s.context.span_id, "016x"),
-          "parent": format(s.parent.span_id, "016x") if s.parent else None} for s in exporter.get_finished_spans()]
+          "parent": format(s.parent.span_id, "016x") if s.parent else None, "kind": s.kind.name}
+         for s in exporter.get_finished_spans()]
 from prometheus_client import REGISTRY
 from prometheus_client.openmetrics.exposition import generate_latest
 exemplars = [line.split(b"trace_id=\"")[1][:32].decode() for line in generate_latest(REGISTRY).splitlines()
              if line.startswith(b"http_server_request_duration_seconds_bucket") and b" # " in line]
-print("RESULT " + json.dumps({"seen": seen, "spans": spans, "exemplars": exemplars}), flush=True)
+print("RESULT " + json.dumps({"seen": seen, "spans": spans, "exemplars": exemplars, "echoed": echoed,
+                            "outer": outer}), flush=True)
 '''
 
 
@@ -90,9 +107,24 @@ def test_unsampled_requests_carry_their_trace_id_and_sampled_ones_are_the_sdks()
     assert unsampled_parent["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
     assert not unsampled_parent["sampled"] and unsampled_parent["span_id"] != "b7ad6b7169203331"
     assert unsampled_parent["outgoing"].endswith("-00") and unsampled_parent["trace_id"] not in servers
+    # The decision is TraceIdRatioBased's on the trace id's low 64 bits, as a downstream sampler at 0.5 decides.
+    for r in roots:
+        assert (int(r["trace_id"], 16) & (1 << 64) - 1 < 1 << 63) == r["sampled"], r
     # A sampled caller is always followed, under its span.
     assert sampled_parent["sampled"]
     assert servers["1af7651916cd43dd8448eb211c80319c"]["parent"] == "c7ad6b7169203331"
+    # ... also when the request brings its own X-Request-ID, before or after traceparent.
+    assert result["echoed"] == ["req-42", "req-43"]
+    assert servers["2af7651916cd43dd8448eb211c80319c"]["parent"] == "d7ad6b7169203331"
+    assert servers["3af7651916cd43dd8448eb211c80319c"]["parent"] == "e7ad6b7169203331"
+    assert [line["request_id"] for line in result["access"][202:204]] == ["req-42", "req-43"]
+    # Under an outer span: its trace, its sampling decision, and (sampled) the server span is its child.
+    assert len(result["outer"]) == 20 and 0 < sum(o["sampled"] for o in result["outer"]) < 20
+    for o, r in zip(result["outer"], seen[204:]):
+        assert (r["trace_id"], r["sampled"]) == (o["trace_id"], o["sampled"])
+        assert not r["sampled"] or (servers[r["trace_id"]]["parent"], servers[r["trace_id"]]["kind"]) == (
+            o["span_id"], "INTERNAL")
+    assert {servers[r["trace_id"]]["kind"] for r in roots if r["sampled"]} == {"SERVER"}
     assert set(servers) == {r["trace_id"] for r in seen if r["sampled"]}
     # Each request's access line carries its span's ids when sampled, none otherwise (the middleware takes them
     # from start()'s handle, not from the current context).
