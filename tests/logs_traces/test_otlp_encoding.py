@@ -86,6 +86,38 @@ def test_encoding_is_byte_for_byte_the_stock_encoders():
     assert encode_spans([]) == stock_encode([]).SerializePartialToString() == b""
 
 
+def test_the_sdks_own_spans_are_read_from_their_fields_and_repeated_pairs_from_the_cache(monkeypatch):
+    """The SDK's spans without events or links (server spans) are written from their fields (_sdk_span), with
+    dropped counts and limits of zero too; pairs written before come from the cache, which keeps True, 1 and 1.0
+    apart and starts over when full. Every shape still gives the stock bytes."""
+    import observability.otlp as otlp
+
+    memory = InMemorySpanExporter()
+    zero = TracerProvider(span_limits=SpanLimits(max_span_attributes=2, max_events=0, max_links=0))
+    zero.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = zero.get_tracer("zero")
+    with tracer.start_as_current_span("dropped", links=[Link(trace.SpanContext(5, 6, is_remote=True))]) as span:
+        span.set_attributes({"a": 1, "b": "x", "c": 2.5})
+        span.add_event("gone")
+    for flag in (True, 1, 1.0, "1", 1, True):  # equal as dict keys, not as bytes
+        tracer.start_span("flag", attributes={"flag": flag}).end()
+    spans = memory.get_finished_spans()
+    assert spans[0].dropped_attributes and spans[0].dropped_events and spans[0].dropped_links
+    # Of make_spans(), the sampled server span and the plain child (the others have events or links).
+    assert {s.name for s in make_spans() if otlp._sdk_span(s) is not None} == {"GET /items/{item_id}", "child of remote"}
+    assert all(otlp._sdk_span(s) is not None for s in spans)
+    for span in spans:
+        assert encode_spans([span]) == stock_encode([span]).SerializePartialToString(), span.attributes
+    assert encode_spans(spans) == stock_encode(spans).SerializePartialToString()
+    monkeypatch.setattr(otlp, "_PAIRS", {})
+    many = [tracer.start_span("many", attributes={"path": f"/p/{i}", "n": i}) for i in range(2100)]
+    for span in many:
+        span.end()
+    spans = memory.get_finished_spans()[-2100:]
+    assert encode_spans(spans) == stock_encode(spans).SerializePartialToString()
+    assert 0 < len(otlp._PAIRS) < 4096  # full once (2 x 2,100 pairs), started over
+
+
 def test_exporter_sends_those_bytes_through_the_stock_http_client(monkeypatch):
     spans = make_spans()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=blue")
