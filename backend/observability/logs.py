@@ -185,9 +185,9 @@ def request_line(method: str, route: str, path: str, status: int, duration: floa
     middleware's are letters, digits and ``._-``); None to read it from the context.
 
     While configure_logging()'s handler is the only one on the way, it writes the bytes of that call itself,
-    with no LogRecord: the usual line (a request id, no tenant, no trace ids, nothing to escape) as text from
-    parts made once per message, any other as one dict in the key order of entry() then update(), encoded
-    by orjson. tests/backend/test_access_line.py holds both to the logging path's bytes."""
+    with no LogRecord: the usual line (a request id, no tenant, nothing to escape; a sampled request's trace
+    ids too) as text from parts made once per message, any other as one dict in the key order of entry() then
+    update(), encoded by orjson. tests/backend/test_access_line.py holds both to the logging path's bytes."""
     if message is None:
         message = f"{method} {route} {status}"
     level = _ERROR if status >= 500 else _INFO
@@ -213,14 +213,19 @@ def request_line(method: str, route: str, path: str, status: int, duration: floa
         whole = int(micros + 0.5)
         if 0.0 <= micros < 1e9 and -0.4999 < micros - whole < 0.4999:
             millis = whole / 1000
-            if rid and not who and not ids:
+            if rid and not who:
                 both = path if plain else rid + path
+                if ids:  # a sampled request's (trace_id, span_id): the tracer's hex; anything else as a dict
+                    trace_hex, span_hex = ids
+                    both = f"{both}{trace_hex}{span_hex}" if type(trace_hex) is str and type(span_hex) is str else '"'
                 # The usual line, as text: what orjson would write for the dict below, when no character needs
                 # JSON's escapes (printable ASCII, no quote or backslash). duration_ms as orjson writes
                 # whole / 1000: the integer part, then the thousandths without trailing zeros (".0" for none).
                 # The rest of the line is made once per message (see _access_parts).
                 if both.isascii() and both.isprintable() and '"' not in both and "\\" not in both:
                     parts = fmt._access.get(message) or fmt._access_parts(message, method, route, status)
+                    if ids:
+                        rid = f'{rid}","trace_id":"{trace_hex}","span_id":"{span_hex}'
                     line = (f'{{"timestamp":"{stamp}{parts[0]}{rid}{parts[1]}{path}{parts[2]}'
                             f'{whole // 1000}{_THOUSANDTHS[whole % 1000]}}}\n')
                     try:

@@ -82,7 +82,7 @@ CASES = [(status, rid, who, ids, path, duration)
          for status in (200, 404, 500, 503)
          for rid in ("r-1.abc", None)
          for who in ("acme", None)
-         for ids in (logs.LOOK_UP_IDS, None, ("ab" * 16, "cd" * 8))
+         for ids in (logs.LOOK_UP_IDS, None, ("ab" * 16, "cd" * 8), ('q"uote\\', "x"), ("ab", 7))
          for path, duration in zip(PATHS, (0.0, 0.0012345, 1.5, 2000.25))]
 
 
