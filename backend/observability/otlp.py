@@ -130,34 +130,47 @@ def _time(tag: bytes, nanos: int) -> bytes:
     return tag + pack("<Q", nanos) if nanos else b""
 
 
-def _span(s) -> bytes:
-    """A Span message (trace.proto), fields in number order as protobuf writes them."""
-    ctx, parent, status, kind, name = s.context, s.parent, s.status, s.kind, s.name.encode()
-    out = [b"\x0a\x10", ctx.trace_id.to_bytes(16, "big"), b"\x12\x08", ctx.span_id.to_bytes(8, "big")]
-    if ctx.trace_state:
-        out.append(_text(b"\x1a", ",".join(f"{k}={v}" for k, v in ctx.trace_state.items())))
+def _span_message(trace_id: int, span_id: int, trace_state, parent, name: str, kind, start: int, end: int,
+                  attributes, dropped_attributes: int, events, dropped_events: int, links, dropped_links: int,
+                  code, description) -> bytes:
+    """A Span message (trace.proto), fields in number order as protobuf writes them. ``parent``: a
+    SpanContext or None (read as the tuple it is: span id, is_remote)."""
+    out = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
+    if trace_state:
+        out.append(_text(b"\x1a", ",".join(f"{k}={v}" for k, v in trace_state.items())))
     if parent is not None:
-        out += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
+        out += (b"\x22\x08", parent[1].to_bytes(8, "big"))
     if name:
-        out.append(_field(b"\x2a", name))
+        out.append(_field(b"\x2a", name.encode()))
     out += (_SERVER_KIND if kind is SpanKind.SERVER else _KIND[kind],
-            _time(b"\x39", s.start_time), _time(b"\x41", s.end_time),
-            _attributes(b"\x4a", s.attributes), _count(b"\x50", s.dropped_attributes))
-    for e in s.events:
+            b"\x39" + pack("<Q", start) if start else b"", b"\x41" + pack("<Q", end) if end else b"",
+            _attributes(b"\x4a", attributes))
+    if dropped_attributes:
+        out.append(_count(b"\x50", dropped_attributes))
+    for e in events:
         out.append(_field(b"\x5a", _time(b"\x09", e.timestamp) + _text(b"\x12", e.name)
                           + _attributes(b"\x1a", e.attributes) + _count(b"\x20", e.dropped_attributes)))
-    out.append(_count(b"\x60", s.dropped_events))
-    for link in s.links:
+    if dropped_events:
+        out.append(_count(b"\x60", dropped_events))
+    for link in links:
         out.append(_field(b"\x6a", b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big")
                           + b"\x12\x08" + link.context.span_id.to_bytes(8, "big")
                           + _attributes(b"\x22", link.attributes) + _count(b"\x28", link.dropped_attributes)
                           + b"\x35" + (_REMOTE_PARENT if link.context.is_remote else _LOCAL_PARENT)))
-    code = status.status_code
-    out += (_count(b"\x70", s.dropped_links),
-            b"\x7a\x00" if code is StatusCode.UNSET and not status.description else
-            _field(b"\x7a", _text(b"\x12", status.description) + _count(b"\x18", code.value)),
-            b"\x85\x01", _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT)
+    if dropped_links:
+        out.append(_count(b"\x70", dropped_links))
+    out += (b"\x7a\x00" if code is StatusCode.UNSET and not description else
+            _field(b"\x7a", _text(b"\x12", description) + _count(b"\x18", code.value)),
+            b"\x85\x01", _REMOTE_PARENT if parent is not None and parent[2] else _LOCAL_PARENT)
     return b"".join(out)
+
+
+def _span(s) -> bytes:
+    """Any ReadableSpan's message, through its public properties."""
+    ctx, status = s.context, s.status
+    return _span_message(ctx.trace_id, ctx.span_id, ctx.trace_state, s.parent, s.name, s.kind, s.start_time,
+                         s.end_time, s.attributes, s.dropped_attributes, s.events, s.dropped_events, s.links,
+                         s.dropped_links, status.status_code, status.description)
 
 
 def _sdk_span(s) -> bytes | None:
@@ -168,30 +181,10 @@ def _sdk_span(s) -> bytes | None:
     if (type(attributes) is not BoundedAttributes or type(events) is not BoundedList
             or type(links) is not BoundedList or events._dq or links._dq):
         return None
-    trace_id, span_id, _, _, trace_state = s._context[:5]
-    parent, status, kind, name = s._parent, s._status, s._kind, s._name.encode()
-    out = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
-    if trace_state:
-        out.append(_text(b"\x1a", ",".join(f"{k}={v}" for k, v in trace_state.items())))
-    if parent is not None:
-        out += (b"\x22\x08", parent[1].to_bytes(8, "big"))
-    if name:
-        out.append(_field(b"\x2a", name))
-    start, end = s._start_time, s._end_time
-    out += (_SERVER_KIND if kind is SpanKind.SERVER else _KIND[kind],
-            b"\x39" + pack("<Q", start) if start else b"", b"\x41" + pack("<Q", end) if end else b"",
-            _attributes(b"\x4a", attributes._dict))
-    if attributes.dropped:
-        out.append(_count(b"\x50", attributes.dropped))
-    if events.dropped:
-        out.append(_count(b"\x60", events.dropped))
-    if links.dropped:
-        out.append(_count(b"\x70", links.dropped))
-    code, description = status._status_code, status._description
-    out += (b"\x7a\x00" if code is StatusCode.UNSET and not description else
-            _field(b"\x7a", _text(b"\x12", description) + _count(b"\x18", code.value)),
-            b"\x85\x01", _REMOTE_PARENT if parent is not None and parent[2] else _LOCAL_PARENT)
-    return b"".join(out)
+    ctx, status = s._context, s._status
+    return _span_message(ctx[0], ctx[1], ctx[4], s._parent, s._name, s._kind, s._start_time, s._end_time,
+                         attributes._dict, attributes.dropped, (), events.dropped, (), links.dropped,
+                         status._status_code, status._description)
 
 
 def encode_spans(spans) -> bytes:
